@@ -1,0 +1,293 @@
+"""Client commands (`@event`), viewer hooks (`@connected`, `@disconnected`) and their schema.
+
+A command is a model method marked with `@event`. Its parameters, typed by
+annotations, defaults and `InputField` constraints, become a pydantic model
+that validates the client's arguments before the handler runs. The same model
+renders the command set as the wire capabilities and as an OpenAPI document.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeVar
+
+import pydantic
+from pydantic import BaseModel, ConfigDict, Field
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+INVALID_COMMAND = "invalid_command"
+INTERNAL_ERROR = "internal_error"
+
+
+class CommandError(Exception):
+    """An error a command handler raises; `code` and `message` reach the caller verbatim."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
+_UNSET: Any = inspect.Parameter.empty
+
+
+@dataclass(frozen=True)
+class InputField:
+    """A command parameter's default and constraints.
+
+    Use it as the parameter's default: `speed: float = InputField(1.0, ge=0, le=4)`.
+    Omit `default` for a required parameter.
+    """
+
+    default: Any = _UNSET
+    description: str | None = None
+    ge: float | None = None
+    le: float | None = None
+    min_length: int | None = None
+    max_length: int | None = None
+    choices: tuple[Any, ...] | list[Any] | None = None
+
+
+@dataclass(frozen=True)
+class EventInfo:
+    """What `@event` records on a handler."""
+
+    name: str | None
+    description: str
+
+
+def event(name: str | None = None, description: str = "") -> Callable[[F], F]:
+    """Mark a model method (async or sync) as a command clients may send.
+
+    Args:
+        name: the command's wire name; defaults to the method name.
+        description: shown to users of the command (required by some clients).
+    """
+
+    def mark(func: F) -> F:
+        func._reactor_event = EventInfo(name, description)  # type: ignore[attr-defined]
+        return func
+
+    return mark
+
+
+def connected(func: F) -> F:
+    """Mark a model method run each time a viewer connects (after `self.connected` is set)."""
+    func._reactor_hook = "connected"  # type: ignore[attr-defined]
+    return func
+
+
+def disconnected(func: F) -> F:
+    """Mark a model method run each time a viewer leaves (before `self.connected` clears)."""
+    func._reactor_hook = "disconnected"  # type: ignore[attr-defined]
+    return func
+
+
+@dataclass
+class Command:
+    """One validated command of a model class."""
+
+    name: str
+    description: str
+    method_name: str
+    arguments: type[BaseModel]
+    params: list[str] = field(default_factory=list)
+
+    def validate(self, args: Any) -> dict[str, Any]:
+        """Validate raw client arguments; return keyword arguments for the handler.
+
+        Raises:
+            CommandError: code `invalid_command`, naming each offending field.
+        """
+        if args is None:
+            args = {}
+        if not isinstance(args, dict):
+            raise CommandError(
+                INVALID_COMMAND,
+                f"command '{self.name}': expected an object of arguments, "
+                f"got {type(args).__name__}",
+            )
+        try:
+            parsed = self.arguments.model_validate(args)
+        except pydantic.ValidationError as exc:
+            problems = "; ".join(_describe(err) for err in exc.errors())
+            raise CommandError(INVALID_COMMAND, f"command '{self.name}': {problems}") from None
+        return {name: getattr(parsed, name) for name in self.params}
+
+    def capability(self) -> dict[str, Any]:
+        """The command as a wire `CommandCap` (`name`, `description`, per-parameter schema)."""
+        schema = self.arguments.model_json_schema()
+        required = set(schema.get("required", []))
+        params = {}
+        for name, prop in schema.get("properties", {}).items():
+            spec: dict[str, Any] = {"type": _simple_type(prop), "required": name in required}
+            for src, dst in (
+                ("description", "description"),
+                ("minimum", "minimum"),
+                ("maximum", "maximum"),
+                ("enum", "enum"),
+                ("default", "default"),
+                ("minLength", "minLength"),
+                ("maxLength", "maxLength"),
+            ):
+                if src in prop:
+                    spec[dst] = prop[src]
+            params[name] = spec
+        return {"name": self.name, "description": self.description, "schema": params}
+
+
+def _describe(err: Any) -> str:
+    where = ".".join(str(p) for p in err["loc"]) or "arguments"
+    got = err.get("input")
+    if err["type"] == "missing":
+        return f"argument '{where}' is required"
+    if err["type"] == "extra_forbidden":
+        return f"argument '{where}' is not a parameter of this command"
+    return f"argument '{where}': {err['msg']} (got {got!r})"
+
+
+def _simple_type(prop: dict[str, Any]) -> str:
+    if "enum" in prop:
+        kinds = {type(v) for v in prop["enum"]}
+        if kinds <= {int}:
+            return "integer"
+        if kinds <= {int, float}:
+            return "number"
+        return "string"
+    kind = prop.get("type")
+    if kind is None and "anyOf" in prop:
+        kinds = [p.get("type") for p in prop["anyOf"] if p.get("type") != "null"]
+        kind = kinds[0] if kinds else "string"
+    return kind if kind in ("number", "integer", "string", "boolean") else "string"
+
+
+def _build_command(method_name: str, func: Callable[..., Any], info: EventInfo) -> Command:
+    name = info.name or method_name
+    signature = inspect.signature(func)
+    hints = _type_hints(func)
+    fields: dict[str, Any] = {}
+    params = []
+    for param in list(signature.parameters.values())[1:]:
+        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            raise TypeError(f"command '{name}': *args/**kwargs parameters are not supported")
+        annotation = hints.get(param.name, Any)
+        default = param.default
+        constraints: dict[str, Any] = {}
+        if isinstance(default, InputField):
+            spec = default
+            default = spec.default
+            if spec.choices is not None:
+                annotation = Literal[tuple(spec.choices)]  # type: ignore[misc]
+            constraints = {
+                k: v
+                for k, v in (
+                    ("description", spec.description),
+                    ("ge", spec.ge),
+                    ("le", spec.le),
+                    ("min_length", spec.min_length),
+                    ("max_length", spec.max_length),
+                )
+                if v is not None
+            }
+        fields[param.name] = (
+            annotation,
+            Field(... if default is _UNSET else default, **constraints),
+        )
+        params.append(param.name)
+    model = pydantic.create_model(  # type: ignore[call-overload]
+        f"{name}_arguments", __config__=ConfigDict(extra="forbid"), **fields
+    )
+    return Command(name, info.description or name, method_name, model, params)
+
+
+def _type_hints(func: Callable[..., Any]) -> dict[str, Any]:
+    import typing
+
+    try:
+        return typing.get_type_hints(func)
+    except Exception:
+        return {
+            k: v for k, v in getattr(func, "__annotations__", {}).items() if not isinstance(v, str)
+        }
+
+
+@dataclass
+class CommandSet:
+    """The commands and viewer hooks of one model class."""
+
+    commands: dict[str, Command]
+    on_connected: list[str]
+    on_disconnected: list[str]
+
+    @classmethod
+    def of(cls, model_class: type) -> CommandSet:
+        """Collect `@event`, `@connected` and `@disconnected` methods of a class and its bases.
+
+        Raises:
+            TypeError: two handlers claim one command name, or a signature is unsupported.
+        """
+        commands: dict[str, Command] = {}
+        hooks: dict[str, list[str]] = {"connected": [], "disconnected": []}
+        seen: set[str] = set()
+        for klass in model_class.__mro__:
+            for attr, value in vars(klass).items():
+                if attr in seen:
+                    continue
+                seen.add(attr)
+                info = getattr(value, "_reactor_event", None)
+                if isinstance(info, EventInfo):
+                    command = _build_command(attr, value, info)
+                    if command.name in commands:
+                        raise TypeError(
+                            f"{model_class.__name__}: two handlers for command '{command.name}'"
+                        )
+                    commands[command.name] = command
+                hook = getattr(value, "_reactor_hook", None)
+                if hook in hooks:
+                    hooks[hook].append(attr)
+        return cls(commands, hooks["connected"], hooks["disconnected"])
+
+    def get(self, name: Any) -> Command:
+        """The command called `name`.
+
+        Raises:
+            CommandError: `invalid_command` for an unknown name, listing the known ones.
+        """
+        command = self.commands.get(name) if isinstance(name, str) else None
+        if command is None:
+            known = ", ".join(sorted(self.commands)) or "none"
+            raise CommandError(INVALID_COMMAND, f"unknown command {name!r} (commands: {known})")
+        return command
+
+    def capabilities(self) -> list[dict[str, Any]]:
+        """All commands as wire `CommandCap` dicts."""
+        return [c.capability() for c in self.commands.values()]
+
+    def openapi(self, title: str, version: str, extra: dict[str, Any] | None = None) -> dict:
+        """An OpenAPI 3.1 document: one `POST /commands/{name}` operation per command."""
+        paths = {}
+        for command in self.commands.values():
+            paths[f"/commands/{command.name}"] = {
+                "post": {
+                    "operationId": command.name,
+                    "summary": command.description,
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {"schema": command.arguments.model_json_schema()}
+                        },
+                    },
+                    "responses": {"200": {"description": "accepted"}},
+                }
+            }
+        doc: dict[str, Any] = {
+            "openapi": "3.1.0",
+            "info": {"title": title, "version": version},
+            "paths": paths,
+        }
+        if extra:
+            doc.update(extra)
+        return doc

@@ -1,0 +1,1 @@
+"""The media engine: splitting emits into frames, resampling, buffering and pacing."""

@@ -1,0 +1,184 @@
+"""Buffers of frames the viewer sends (webcam, mic), read by the model (`self.input.<track>`)."""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+
+class ReadMode(enum.Enum):
+    """How a read picks frames: the newest ones (skipping older), or oldest first."""
+
+    LATEST = "latest"
+    FIFO = "fifo"
+
+
+LATEST = ReadMode.LATEST
+FIFO = ReadMode.FIFO
+
+
+class InputClosed(Exception):
+    """The viewer's track ended (the viewer left); a waiting `read` wakes with this."""
+
+
+@dataclass(slots=True)
+class InputFrame:
+    """One frame from a viewer.
+
+    `data` is video `(H, W, 3)` uint8 RGB or audio `(channels, n)` int16 at
+    48 kHz; `pts` is in seconds on the sender's clock; `arrived_at` is monotonic.
+    """
+
+    data: np.ndarray
+    pts: float | None
+    arrived_at: float = field(default_factory=time.monotonic)
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+class InputBuffer:
+    """A bounded buffer of one input track.
+
+    The transport pushes from the server's loop; the model reads from its own.
+    When full, the oldest frame is dropped (counted in `dropped`); frames a
+    LATEST read skips are counted in `skipped`. `reset()` runs when a viewer
+    connects, `close()` when it leaves, waking blocked readers with `InputClosed`.
+    """
+
+    def __init__(self, name: str, capacity: int = 8) -> None:
+        """Create the buffer of track `name`, holding at most `capacity` frames."""
+        self.name = name
+        self.capacity = capacity
+        self._frames: deque[InputFrame] = deque()
+        self._lock = threading.Lock()
+        self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
+        self._closed = True
+        self.received = 0
+        self.dropped = 0
+        self.skipped = 0
+
+    @property
+    def closed(self) -> bool:
+        """True while no viewer sends this track."""
+        return self._closed
+
+    def __len__(self) -> int:
+        return len(self._frames)
+
+    def reset(self) -> None:
+        """Empty the buffer and open it for a new sender."""
+        with self._lock:
+            self._frames.clear()
+            self._closed = False
+
+    def close(self) -> None:
+        """Close the buffer: blocked and later reads raise `InputClosed` once it is empty."""
+        with self._lock:
+            self._closed = True
+            waiters, self._waiters = self._waiters, []
+        self._wake(waiters)
+
+    def push(self, frame: InputFrame) -> None:
+        """Add one frame, dropping the oldest when full."""
+        with self._lock:
+            if len(self._frames) >= self.capacity:
+                self._frames.popleft()
+                self.dropped += 1
+            self._frames.append(frame)
+            self.received += 1
+            waiters, self._waiters = self._waiters, []
+        self._wake(waiters)
+
+    def try_read(self, n: int = 1, mode: ReadMode = LATEST) -> Any:
+        """Take frames without waiting.
+
+        Returns:
+            With `n == 1`, one `InputFrame` or None. With `n > 1`, a list of `n`
+            frames in time order, or None if fewer are buffered. LATEST takes the
+            newest and discards older ones; FIFO takes the oldest.
+        """
+        if not isinstance(n, int) or not 1 <= n <= self.capacity:
+            raise ValueError(
+                f"input '{self.name}': n must be an int in [1, {self.capacity}], got {n!r}"
+            )
+        if not isinstance(mode, ReadMode):
+            raise TypeError(f"input '{self.name}': mode must be LATEST or FIFO, got {mode!r}")
+        with self._lock:
+            if len(self._frames) < n:
+                return None
+            if mode is ReadMode.LATEST:
+                self.skipped += len(self._frames) - n
+                taken = list(self._frames)[-n:]
+                self._frames.clear()
+            else:
+                taken = [self._frames.popleft() for _ in range(n)]
+        return taken[0] if n == 1 else taken
+
+    async def read(self, n: int = 1, timeout: float | None = None, mode: ReadMode = LATEST) -> Any:
+        """Wait until `n` frames are buffered and take them (as `try_read`).
+
+        Raises:
+            TimeoutError: `timeout` seconds passed first.
+            InputClosed: the track is closed and too few frames remain.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
+        while True:
+            got = self.try_read(n, mode)
+            if got is not None:
+                return got
+            with self._lock:
+                if self._closed:
+                    raise InputClosed(f"input '{self.name}': no viewer is sending this track")
+                if len(self._frames) >= n:
+                    continue
+                future: asyncio.Future[None] = loop.create_future()
+                self._waiters.append((loop, future))
+            remaining = None if deadline is None else deadline - loop.time()
+            if remaining is not None and remaining <= 0:
+                raise TimeoutError(f"input '{self.name}': no frame within {timeout} s")
+            try:
+                await asyncio.wait_for(future, remaining)
+            except TimeoutError:
+                raise TimeoutError(f"input '{self.name}': no frame within {timeout} s") from None
+
+    def stats(self) -> dict[str, int]:
+        """Counters: received, dropped (buffer full), skipped (LATEST reads)."""
+        return {"received": self.received, "dropped": self.dropped, "skipped": self.skipped}
+
+    @staticmethod
+    def _wake(waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]]) -> None:
+        for loop, future in waiters:
+            if not loop.is_closed():
+                loop.call_soon_threadsafe(_resolve, future)
+
+
+class Inputs:
+    """`self.input`: one `InputBuffer` per declared input track, as attributes."""
+
+    def __init__(self, names: list[str], capacity: int = 8) -> None:
+        """Create buffers for `names`."""
+        self._buffers = {name: InputBuffer(name, capacity) for name in names}
+
+    def __getattr__(self, name: str) -> InputBuffer:
+        try:
+            return self.__dict__["_buffers"][name]
+        except KeyError:
+            known = ", ".join(self.__dict__["_buffers"]) or "none"
+            raise AttributeError(f"no input track '{name}' (declared: {known})") from None
+
+    def __getitem__(self, name: str) -> InputBuffer:
+        return getattr(self, name)
+
+    def __iter__(self):
+        return iter(self._buffers.values())

@@ -1,0 +1,173 @@
+"""The bounded queue between the model thread and the pacer, with its counters."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections import deque
+from dataclasses import asdict, dataclass
+
+from .frames import Frame
+
+
+@dataclass
+class BufferStats:
+    """Counters of an output buffer; every frame that does not play is counted somewhere."""
+
+    emitted_frames: int = 0
+    sent_frames: int = 0
+    dropped_frames: int = 0
+    flushed_frames: int = 0
+    discarded_frames: int = 0
+    emitted_audio_samples: int = 0
+    sent_audio_samples: int = 0
+    silence_samples: int = 0
+    underruns: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        """The counters as a plain dict."""
+        return asdict(self)
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+class OutputBuffer:
+    """Frames emitted by the model, waiting for the pacer (`self.output_buffer`).
+
+    The model side (`put`) runs on the model's loop, the pacer side (`get`) on the
+    server's loop; wake-ups cross threads with `call_soon_threadsafe`. `put`
+    waits while `capacity` frames are queued, so the model runs at playback
+    speed; with `drop=True` it drops the frame instead (counted).
+    """
+
+    def __init__(self, capacity: int = 3, fps: float = 30.0) -> None:
+        """Create a buffer holding at most `capacity` frames, played at `fps`."""
+        if capacity < 1:
+            raise ValueError(f"buffer_size: expected an int >= 1, got {capacity!r}")
+        self.capacity = capacity
+        self._fps = float(fps)
+        self._frames: deque[Frame] = deque()
+        self._lock = threading.Lock()
+        self._space_waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
+        self._frame_waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
+        self.stats = BufferStats()
+        self.production_interval: float | None = None
+        self._last_emit_end: float | None = None
+
+    @property
+    def fps(self) -> float:
+        """Target playback rate in frames per second; settable at run time."""
+        return self._fps
+
+    @fps.setter
+    def fps(self, value: float) -> None:
+        if not isinstance(value, int | float) or not 0 < value <= 240:
+            raise ValueError(f"output_buffer.fps: expected a number in (0, 240], got {value!r}")
+        self._fps = float(value)
+
+    @property
+    def depth(self) -> int:
+        """Frames queued now."""
+        return len(self._frames)
+
+    def __len__(self) -> int:
+        return len(self._frames)
+
+    def flush(self) -> int:
+        """Drop every queued frame (counted) and free an `emit` waiting for space.
+
+        Returns:
+            The number of frames dropped.
+        """
+        with self._lock:
+            dropped = len(self._frames)
+            self._frames.clear()
+            self.stats.flushed_frames += dropped
+            waiters, self._space_waiters = self._space_waiters, []
+        self._wake(waiters)
+        return dropped
+
+    def note_production(self, started: float, frames: int) -> None:
+        """Record how long the model took to produce `frames` frames.
+
+        The time spent waiting in `put` is excluded, so backpressure never reads
+        as slow production.
+        """
+        if self._last_emit_end is not None and frames > 0:
+            per_frame = max(0.0, started - self._last_emit_end) / frames
+            prev = self.production_interval
+            self.production_interval = (
+                per_frame if prev is None else prev + 0.15 * (per_frame - prev)
+            )
+
+    def note_emit_end(self) -> None:
+        """Mark the end of an emit: production time counts from here."""
+        self._last_emit_end = time.monotonic()
+
+    def reset_production(self) -> None:
+        """Forget the measured production rate (a new viewer, a restarted model)."""
+        self.production_interval = None
+        self._last_emit_end = None
+
+    async def put(self, frame: Frame, drop: bool = False) -> bool:
+        """Queue one frame, waiting for space unless `drop` is set.
+
+        Returns:
+            True if queued, False if dropped because the buffer was full.
+        """
+        loop = asyncio.get_running_loop()
+        while True:
+            with self._lock:
+                if len(self._frames) < self.capacity:
+                    self._frames.append(frame)
+                    self.stats.emitted_frames += 1
+                    self.stats.emitted_audio_samples += frame.audio_samples()
+                    waiters, self._frame_waiters = self._frame_waiters, []
+                    break
+                if drop:
+                    self.stats.dropped_frames += 1
+                    return False
+                future: asyncio.Future[None] = loop.create_future()
+                self._space_waiters.append((loop, future))
+            await future
+        self._wake(waiters)
+        return True
+
+    def get_nowait(self) -> Frame | None:
+        """Take the oldest frame, or None if the buffer is empty."""
+        with self._lock:
+            if not self._frames:
+                return None
+            frame = self._frames.popleft()
+            waiters, self._space_waiters = self._space_waiters, []
+        self._wake(waiters)
+        return frame
+
+    async def get(self) -> Frame:
+        """Wait for and take the oldest frame."""
+        loop = asyncio.get_running_loop()
+        while True:
+            frame = self.get_nowait()
+            if frame is not None:
+                return frame
+            with self._lock:
+                if self._frames:
+                    continue
+                future: asyncio.Future[None] = loop.create_future()
+                self._frame_waiters.append((loop, future))
+            await future
+
+    def count_discarded(self, frames: int) -> None:
+        """Count frames discarded because no viewer was connected."""
+        with self._lock:
+            self.stats.discarded_frames += frames
+
+    @staticmethod
+    def _wake(waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]]) -> None:
+        for loop, future in waiters:
+            if not loop.is_closed():
+                loop.call_soon_threadsafe(_resolve, future)

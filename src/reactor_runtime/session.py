@@ -1,0 +1,374 @@
+"""One live session: the model thread, viewers coming and going, commands, messages, media.
+
+The session owns the model. `run()` executes on a thread of its own with its
+own event loop, so blocking calls inside it never stall the caller's loop (the
+server's). Command handlers and viewer hooks run on the model loop too, so
+model state is touched by one thread. Everything here that the transport
+calls is a coroutine or callback of the caller's loop; the session knows
+nothing of the wire.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import inspect
+import logging
+import sys
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from .events import INTERNAL_ERROR, CommandError, CommandSet
+from .media.emitter import Emitter
+from .media.input_buffer import InputFrame, Inputs
+from .media.output_buffer import OutputBuffer
+from .media.pacer import Pacer, Sink
+from .messages import ModelMessage
+from .model import ReactorModel
+from .tracks import Input, Output, TrackSpec
+
+log = logging.getLogger(__name__)
+
+MessageListener = Callable[[str, dict[str, Any]], None]
+NoticeListener = Callable[[str, str], None]
+
+HOOK_WAIT = 5.0
+"""Seconds a leaving viewer waits for `@disconnected` hooks before moving on."""
+
+
+class ModelLoadError(Exception):
+    """`load()` raised; the session cannot start."""
+
+
+def declared_type(model_class: type[ReactorModel], base: type) -> type | None:
+    """The model's `Output` (or `Input`) dataclass.
+
+    The class attribute (`output_type` / `input_type`) if set, else the single
+    subclass of `base` defined in the model's module.
+
+    Raises:
+        TypeError: the module defines several and the model names none.
+    """
+    attr = "output_type" if base is Output else "input_type"
+    explicit = getattr(model_class, attr, None)
+    if explicit is not None:
+        return explicit
+    module = sys.modules.get(model_class.__module__)
+    found = (
+        [
+            value
+            for value in vars(module).values()
+            if isinstance(value, type)
+            and issubclass(value, base)
+            and value is not base
+            and value.__module__ == model_class.__module__
+        ]
+        if module
+        else []
+    )
+    if len(found) > 1:
+        names = ", ".join(c.__name__ for c in found)
+        raise TypeError(
+            f"{model_class.__name__}: several {base.__name__} classes in its module ({names}); "
+            f"set {attr} = <one of them> on the model"
+        )
+    return found[0] if found else None
+
+
+async def _cancel_all_tasks() -> None:
+    me = asyncio.current_task()
+    tasks = [t for t in asyncio.all_tasks() if t is not me]
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+class Session:
+    """Host one model: load it, run it, connect viewers to it.
+
+    Listeners registered with `on_message` receive model messages, those with
+    `on_notice` runtime notices (code, text), both on the caller's loop.
+    """
+
+    def __init__(
+        self,
+        model_class: type[ReactorModel],
+        config: dict[str, Any] | None = None,
+        name: str | None = None,
+    ) -> None:
+        """Prepare a session for `model_class`; nothing runs until `start()`."""
+        self.model_class = model_class
+        self.config = dict(config or {})
+        self.name = name or model_class.__name__
+        output_type = declared_type(model_class, Output)
+        if output_type is None:
+            raise TypeError(
+                f"{model_class.__name__}: no Output dataclass found; declare one "
+                f"(class MyOutput(Output): main_video: Video) in the model's module"
+            )
+        self.output_tracks: list[TrackSpec] = output_type.tracks()  # type: ignore[attr-defined]
+        input_type = declared_type(model_class, Input)
+        self.input_tracks: list[TrackSpec] = input_type.tracks() if input_type else []  # type: ignore[attr-defined]
+        self.commands = CommandSet.of(model_class)
+        self.buffer = OutputBuffer(model_class.buffer_size, model_class.fps)
+        self.pacer = Pacer(
+            self.buffer,
+            {t.name: t.type.channels for t in self.output_tracks if t.kind == "audio"},  # type: ignore[attr-defined]
+        )
+        self.inputs = Inputs([t.name for t in self.input_tracks])
+        self.viewers: set[str] = set()
+        self.model: ReactorModel | None = None
+        self.model_loop: asyncio.AbstractEventLoop | None = None
+        self.run_failures = 0
+        self.messages_sent = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._pacer_task: asyncio.Task[None] | None = None
+        self._run_future: concurrent.futures.Future[None] | None = None
+        self._message_listeners: list[MessageListener] = []
+        self._notice_listeners: list[NoticeListener] = []
+        self._stopping = False
+
+    # lifecycle -------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start the model thread, run `load(config)` there, then start `run()` and the pacer.
+
+        Raises:
+            ModelLoadError: `load()` raised (the traceback is chained).
+        """
+        self._loop = asyncio.get_running_loop()
+        loaded: concurrent.futures.Future[None] = concurrent.futures.Future()
+        self._thread = threading.Thread(
+            target=self._thread_main, args=(loaded,), name=f"model:{self.name}", daemon=True
+        )
+        self._thread.start()
+        try:
+            await asyncio.wrap_future(loaded)
+        except Exception as exc:
+            raise ModelLoadError(f"{self.model_class.__name__}.load() failed: {exc!r}") from exc
+        assert self.model_loop is not None
+        self._run_future = asyncio.run_coroutine_threadsafe(self._supervise_run(), self.model_loop)
+        self._pacer_task = asyncio.create_task(self.pacer.run(), name="pacer")
+
+    def _thread_main(self, loaded: concurrent.futures.Future[None]) -> None:
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        self.model_loop = loop
+        try:
+            model = self.model_class()
+            model.connected = asyncio.Event()
+            model.disconnected = asyncio.Event()
+            model.disconnected.set()
+            model.output_buffer = self.buffer
+            model.input = self.inputs
+            model._emitter = Emitter(
+                self.output_tracks, self.buffer, lambda: bool(self.viewers), self._from_model
+            )
+            model.load(self.config)
+            self.model = model
+        except BaseException as exc:
+            loaded.set_exception(exc)
+            loop.close()
+            return
+        loaded.set_result(None)
+        try:
+            loop.run_forever()
+        finally:
+            loop.close()
+
+    async def _supervise_run(self) -> None:
+        assert self.model is not None
+        backoff = 0.5
+        while not self._stopping:
+            started = time.monotonic()
+            try:
+                await self.model.run()
+                log.warning("model run() returned; restarting it in %.1f s", backoff)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self.run_failures += 1
+                log.exception("model run() raised; restarting it in %.1f s", backoff)
+                text = f"run() raised {exc!r}; restarting in {backoff:g} s"
+                self._to_caller(self._notify, "model_error", text)
+            if time.monotonic() - started > 30:
+                backoff = 0.5
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, 10.0)
+
+    async def stop(self) -> None:
+        """Disconnect every viewer, stop `run()` and the pacer, end the model thread."""
+        self._stopping = True
+        for viewer in list(self.viewers):
+            await self.viewer_left(viewer)
+        if self._pacer_task:
+            self._pacer_task.cancel()
+        loop = self.model_loop
+        if loop and not loop.is_closed():
+            done = asyncio.run_coroutine_threadsafe(_cancel_all_tasks(), loop)
+            # A run() stuck in blocking code cannot see the cancellation; do not wait forever.
+            await asyncio.wait([asyncio.wrap_future(done)], timeout=2.0)
+            loop.call_soon_threadsafe(loop.stop)
+        if self._thread:
+            await asyncio.to_thread(self._thread.join, 2.0)
+
+    @property
+    def running(self) -> bool:
+        """True between `start()` and `stop()`."""
+        return self.model is not None and not self._stopping
+
+    # viewers ---------------------------------------------------------------
+
+    async def viewer_joined(self, viewer: str) -> None:
+        """A viewer connected: set `connected` (on the first one), run `@connected` hooks."""
+        first = not self.viewers
+        self.viewers.add(viewer)
+        await self._on_model(self._joined(first))
+
+    async def _joined(self, first: bool) -> None:
+        model = self.model
+        assert model is not None
+        if first:
+            model._emitter.reset()
+            model.disconnected.clear()
+            model.connected.set()
+        await self._run_hooks(self.commands.on_connected)
+
+    async def viewer_left(self, viewer: str) -> None:
+        """A viewer left: run `@disconnected` hooks, clear `connected` after the last one."""
+        if viewer not in self.viewers:
+            return
+        self.viewers.discard(viewer)
+        last = not self.viewers
+        if last:
+            self.buffer.flush()
+        await self._on_model(self._left(last), timeout=HOOK_WAIT)
+        if last and not self.viewers:
+            self.buffer.flush()
+            self.pacer.reset()
+
+    async def _left(self, last: bool) -> None:
+        model = self.model
+        assert model is not None
+        await self._run_hooks(self.commands.on_disconnected)
+        if last and not self.viewers:
+            model.connected.clear()
+            model.disconnected.set()
+
+    async def _run_hooks(self, names: list[str]) -> None:
+        for name in names:
+            try:
+                result = getattr(self.model, name)()
+                if inspect.isawaitable(result):
+                    await result
+            except Exception:
+                log.exception("viewer hook %s() raised", name)
+
+    # commands --------------------------------------------------------------
+
+    async def dispatch(self, name: Any, args: Any) -> tuple[str, dict[str, Any]] | None:
+        """Validate and run a command on the model loop.
+
+        Returns:
+            The handler's reply as `(type, data)` if it returned a `ModelMessage`.
+
+        Raises:
+            CommandError: `invalid_command` before the handler runs, the handler's
+                own `CommandError`, or `internal_error` if it raised anything else.
+        """
+        command = self.commands.get(name)
+        kwargs = command.validate(args)
+        return await self._on_model(self._call(command.method_name, kwargs))
+
+    async def _call(self, method: str, kwargs: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
+        try:
+            result = getattr(self.model, method)(**kwargs)
+            if inspect.isawaitable(result):
+                result = await result
+        except CommandError:
+            raise
+        except Exception as exc:
+            log.exception("command handler %s() raised", method)
+            raise CommandError(INTERNAL_ERROR, f"{method}() raised {exc!r}") from exc
+        if result is None:
+            return None
+        if not isinstance(result, ModelMessage):
+            raise CommandError(
+                INTERNAL_ERROR,
+                f"{method}() returned {type(result).__name__}; a handler may return a "
+                f"ModelMessage or None",
+            )
+        return result.wire_type(), result.to_data()
+
+    async def _on_model(self, coro: Any, timeout: float | None = None) -> Any:
+        """Run `coro` on the model loop; with `timeout`, stop waiting (not the coroutine)."""
+        if self.model_loop is None or self.model_loop.is_closed():
+            coro.close()
+            raise RuntimeError("the model is not running")
+        future = asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, self.model_loop))
+        if timeout is None:
+            return await future
+        try:
+            return await asyncio.wait_for(asyncio.shield(future), timeout)
+        except TimeoutError:
+            log.warning("the model loop is busy; a viewer hook will run when run() next awaits")
+            return None
+
+    # messages and media ----------------------------------------------------
+
+    def on_message(self, listener: MessageListener) -> Callable[[], None]:
+        """Call `listener(type, data)` for each model message; returns an unsubscribe."""
+        self._message_listeners.append(listener)
+        return lambda: self._message_listeners.remove(listener)
+
+    def on_notice(self, listener: NoticeListener) -> Callable[[], None]:
+        """Call `listener(code, text)` for runtime notices; returns an unsubscribe."""
+        self._notice_listeners.append(listener)
+        return lambda: self._notice_listeners.remove(listener)
+
+    def add_sink(self, sink: Sink) -> Callable[[], None]:
+        """Feed every paced frame to `sink` (on the caller's loop); returns a remover."""
+        self.pacer.sinks.append(sink)
+        return lambda: self.pacer.sinks.remove(sink)
+
+    def push_input(self, track: str, frame: InputFrame) -> None:
+        """Deliver one frame a viewer sent on input `track`."""
+        self.inputs[track].push(frame)
+
+    def _from_model(self, type_name: str, data: dict[str, Any]) -> None:
+        self._to_caller(self._broadcast, type_name, data)
+
+    def _to_caller(self, fn: Callable[..., None], *args: Any) -> None:
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(fn, *args)
+
+    def _broadcast(self, type_name: str, data: dict[str, Any]) -> None:
+        self.messages_sent += 1
+        for listener in list(self._message_listeners):
+            try:
+                listener(type_name, data)
+            except Exception:
+                log.exception("message listener failed")
+
+    def _notify(self, code: str, text: str) -> None:
+        for listener in list(self._notice_listeners):
+            try:
+                listener(code, text)
+            except Exception:
+                log.exception("notice listener failed")
+
+    def stats(self) -> dict[str, Any]:
+        """Counters of the session: buffer, pacing, inputs, failures."""
+        return {
+            "viewers": len(self.viewers),
+            "fps_target": self.buffer.fps,
+            "fps_playing": round(self.pacer.current_fps, 2),
+            "buffer_depth": self.buffer.depth,
+            **self.buffer.stats.as_dict(),
+            "messages_sent": self.messages_sent,
+            "run_failures": self.run_failures,
+            "inputs": {b.name: b.stats() for b in self.inputs},
+        }
