@@ -1,0 +1,205 @@
+"""Wire v0: JSON text frames on the `data` channel, as spoken by the JS SDK (WIRE.md §4).
+
+Every frame is the envelope ``{"scope": "application" | "runtime", "data": {"type", "data"}}``.
+
+Extension for our own browser page (the JS SDK ignores unknown keys and types): an inbound
+envelope may carry a top-level ``"request_id"``; replies to such requests carry it back,
+commands as a runtime ``commandReply`` frame, other replies as a top-level ``"request_id"``
+key on their usual envelope. Track control is available as runtime ``publishTrack``,
+``unpublishTrack``, ``pauseTrack`` and ``resumeTrack`` frames with data ``{"name": str}``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from reactor_runtime.protocol.vocabulary import (
+    Capabilities,
+    ClipFailed,
+    CommandIn,
+    CommandReply,
+    Frame,
+    Inbound,
+    Malformed,
+    ModelOut,
+    Outbound,
+    Ping,
+    PublishReply,
+    RequestCapabilities,
+    RequestSchema,
+    RuntimeNotice,
+    Schema,
+    SessionEnded,
+    TrackAction,
+    TrackControl,
+    UnsupportedRequest,
+    check_frame_size,
+)
+
+DATA_LABEL = "data"
+
+_TRACK_ACTIONS: dict[str, TrackAction] = {
+    "publishTrack": "publish",
+    "unpublishTrack": "unpublish",
+    "pauseTrack": "pause",
+    "resumeTrack": "resume",
+}
+# Known runtime types this runtime deliberately does nothing with (uploads are not supported).
+_IGNORED_RUNTIME_TYPES = frozenset({"fileUploaded"})
+
+
+class V0Codec:
+    """Translate between v0 JSON frames and the internal vocabulary.
+
+    Stateless; one instance may serve any number of connections.
+    """
+
+    version = "v0"
+
+    def decode(self, label: str, frame: str | bytes) -> list[Inbound]:
+        """Decode one inbound frame.
+
+        Args:
+            label: The data channel label. v0 does not depend on it.
+            frame: A text frame, or a binary frame holding UTF-8 JSON.
+
+        Returns:
+            Zero or more inbound messages. Anything undecodable (invalid UTF-8, bad JSON,
+            a missing or mistyped envelope field) yields one `Malformed`; this never raises.
+        """
+        try:
+            text = frame if isinstance(frame, str) else bytes(frame).decode("utf-8")
+            envelope = json.loads(text)
+        except (TypeError, ValueError, RecursionError) as exc:
+            return [Malformed(f"v0 frame on {label!r} is not UTF-8 JSON: {exc}")]
+        try:
+            return _decode_envelope(envelope)
+        except _Invalid as exc:
+            return [Malformed(f"v0 frame on {label!r}: {exc}")]
+
+    def encode(self, msg: Outbound) -> list[Frame]:
+        """Encode one outbound message into text frames for the `data` channel.
+
+        Raises:
+            ValueError: The message holds data that is not JSON-serialisable, or a frame
+                would exceed the peer's max-message-size (`FrameTooLargeError`).
+        """
+        what = type(msg).__name__
+        return [check_frame_size((DATA_LABEL, _dumps(env, what)), what) for env in _envelopes(msg)]
+
+
+class _Invalid(Exception):
+    """A JSON value that is not a valid v0 envelope."""
+
+
+def _decode_envelope(envelope: Any) -> list[Inbound]:
+    if not isinstance(envelope, dict):
+        raise _Invalid(f"envelope must be an object, got {type(envelope).__name__}")
+    scope = envelope.get("scope")
+    inner = envelope.get("data")
+    if not isinstance(inner, dict):
+        raise _Invalid("envelope 'data' must be an object")
+    name = inner.get("type")
+    if not isinstance(name, str) or not name:
+        raise _Invalid("envelope 'data.type' must be a non-empty string")
+    # The JS SDK omits 'data' when sendCommand gets undefined arguments.
+    args = inner.get("data")
+    if args is None:
+        args = {}
+    if not isinstance(args, dict):
+        raise _Invalid(f"'data.data' of {name!r} must be an object")
+    request_id = envelope.get("request_id")
+    if request_id is not None and not isinstance(request_id, str):
+        raise _Invalid("'request_id' must be a string")
+
+    if scope == "application":
+        return [CommandIn(name=name, args=args, request_id=request_id)]
+    if scope != "runtime":
+        raise _Invalid(f"'scope' must be 'application' or 'runtime', got {scope!r}")
+    return _decode_runtime(name, args, request_id)
+
+
+def _decode_runtime(name: str, args: dict[str, Any], request_id: str | None) -> list[Inbound]:
+    if name == "ping":
+        return [Ping()]
+    if name == "requestCapabilities":
+        return [RequestCapabilities()]
+    if name == "requestSchema":
+        return [RequestSchema(request_id=request_id)]
+    if name in _TRACK_ACTIONS:
+        track = args.get("name")
+        if not isinstance(track, str):
+            raise _Invalid(f"runtime {name!r} needs a string 'name'")
+        return [TrackControl(action=_TRACK_ACTIONS[name], track=track, request_id=request_id)]
+    if name in _IGNORED_RUNTIME_TYPES:
+        return []
+    if request_id is not None:
+        return [UnsupportedRequest(request_id=request_id, what=f"runtime {name!r}")]
+    return [Malformed(f"unknown v0 runtime message type {name!r}")]
+
+
+def _envelopes(msg: Outbound) -> list[dict[str, Any]]:
+    match msg:
+        case CommandReply():
+            return _command_reply(msg)
+        case ModelOut(type=kind, data=data):
+            return [_app(kind, data)]
+        case Capabilities(commands=commands, tracks=tracks):
+            caps = {"commands": [_command_cap(c) for c in commands], "tracks": list(tracks)}
+            return [_runtime("modelCapabilities", caps)]
+        case Schema(request_id=rid, openapi=openapi):
+            return [_runtime("modelSchema", openapi, rid)]
+        case PublishReply(request_id=rid, name=name, error=error):
+            return [_runtime("publishTrack", {"name": name, "error": _error(error)}, rid)]
+        case ClipFailed(request_id=rid, reason=reason):
+            return [_runtime("clipFailed", {"reason": reason}, rid)]
+        case SessionEnded(reason=reason):
+            return [_runtime("sessionEnded", {"reason": reason})]
+        case RuntimeNotice(code=code, message=message):
+            return [_runtime("error", {"code": code, "message": message})]
+    raise TypeError(f"V0Codec cannot encode {type(msg).__name__}")
+
+
+def _command_reply(reply: CommandReply) -> list[dict[str, Any]]:
+    if reply.request_id is not None:
+        message = None
+        if reply.message is not None:
+            message = {"type": reply.message[0], "data": reply.message[1]}
+        body = {"request_id": reply.request_id, "message": message, "error": _error(reply.error)}
+        return [_runtime("commandReply", body)]
+    # Without an id the JS SDK is the peer: replies are plain application messages.
+    if reply.message is not None:
+        return [_app(*reply.message)]
+    if reply.error is not None:
+        return [_runtime("commandError", _error(reply.error))]
+    return []
+
+
+def _command_cap(command: dict[str, Any]) -> dict[str, Any]:
+    # JS's controller UI breaks on a command without a string description.
+    description = command.get("description")
+    return {**command, "description": description if isinstance(description, str) else ""}
+
+
+def _error(error: tuple[str, str] | None) -> dict[str, str] | None:
+    return None if error is None else {"code": error[0], "message": error[1]}
+
+
+def _app(kind: str, data: dict[str, Any]) -> dict[str, Any]:
+    return {"scope": "application", "data": {"type": kind, "data": data}}
+
+
+def _runtime(kind: str, data: Any, request_id: str | None = None) -> dict[str, Any]:
+    envelope: dict[str, Any] = {"scope": "runtime", "data": {"type": kind, "data": data}}
+    if request_id is not None:
+        envelope["request_id"] = request_id
+    return envelope
+
+
+def _dumps(envelope: dict[str, Any], what: str) -> str:
+    try:
+        # NaN/Infinity are not JSON: JSON.parse in the browser would reject the frame.
+        return json.dumps(envelope, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise ValueError(f"{what} is not JSON-serialisable: {exc}") from exc
