@@ -1,0 +1,115 @@
+"""Prometheus metrics of a runtime, read live from the session's counters at scrape time."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from ..events import CommandError
+from ..session import Session
+
+if TYPE_CHECKING:
+    from .runtime import Runtime
+
+
+class CommandCounter:
+    """Counts the commands a session dispatches, and their failures by error code.
+
+    The session keeps no command counters of its own, so the session's `dispatch`
+    is wrapped on the instance: every transport that dispatches through it is
+    counted, whatever its wire protocol.
+    """
+
+    def __init__(self, session: Session) -> None:
+        """Wrap `session.dispatch`."""
+        self.total = 0
+        self.errors: Counter[str] = Counter()
+        original = session.dispatch
+
+        async def dispatch(name: Any, args: Any) -> Any:
+            self.total += 1
+            try:
+                return await original(name, args)
+            except CommandError as exc:
+                self.errors[exc.code] += 1
+                raise
+            except Exception:
+                self.errors["internal_error"] += 1
+                raise
+
+        session.dispatch = dispatch  # type: ignore[method-assign]
+
+    def as_dict(self) -> dict[str, Any]:
+        """`{"total": n, "errors": {code: n}}`."""
+        return {"total": self.total, "errors": dict(self.errors)}
+
+
+class RuntimeCollector(Collector):
+    """Yields the runtime's metrics from its live state on every scrape."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        """Collect from `runtime`."""
+        self.runtime = runtime
+
+    def collect(self) -> Iterator[Metric]:
+        """One sample per metric, read now."""
+        runtime = self.runtime
+        stats = runtime.session.stats()
+
+        def counter(name: str, doc: str, value: float) -> CounterMetricFamily:
+            return CounterMetricFamily(f"reactor_{name}", doc, value=value)
+
+        def gauge(name: str, doc: str, value: float) -> GaugeMetricFamily:
+            return GaugeMetricFamily(f"reactor_{name}", doc, value=value)
+
+        yield counter(
+            "frames_emitted", "Frames the model queued for playback.", stats["emitted_frames"]
+        )
+        yield counter(
+            "frames_sent", "Frames released to viewers by the pacer.", stats["sent_frames"]
+        )
+        dropped = CounterMetricFamily(
+            "reactor_frames_dropped", "Frames that never played, by reason.", labels=["reason"]
+        )
+        for reason, key in (
+            ("drop", "dropped_frames"),
+            ("flush", "flushed_frames"),
+            ("no_viewer", "discarded_frames"),
+        ):
+            dropped.add_metric([reason], stats[key])
+        yield dropped
+        yield counter("underruns", "Times the pacer found no frame ready.", stats["underruns"])
+        yield gauge("buffer_depth", "Frames waiting in the output buffer.", stats["buffer_depth"])
+        yield gauge("fps_playing", "Current playback rate.", stats["fps_playing"])
+        yield gauge("viewers", "Connected viewers.", stats["viewers"])
+        yield gauge(
+            "connections", "Signalling connections of the session.", runtime.connection_count
+        )
+        yield gauge("model_loaded", "1 once the model is loaded.", 1 if runtime.loaded else 0)
+        yield counter("run_failures", "Times the model's run() raised.", stats["run_failures"])
+        yield counter("messages_sent", "Model messages sent to viewers.", stats["messages_sent"])
+        yield counter("sessions_started", "Sessions started.", runtime.sessions_started)
+        yield counter("commands", "Commands dispatched to the model.", runtime.commands.total)
+        errors = CounterMetricFamily(
+            "reactor_command_errors", "Commands that failed, by error code.", labels=["code"]
+        )
+        for code, count in sorted(runtime.commands.errors.items()):
+            errors.add_metric([code], count)
+        yield errors
+
+
+def metrics_text(registry: CollectorRegistry) -> bytes:
+    """The registry in the Prometheus text exposition format."""
+    return generate_latest(registry)
+
+
+def registry_for(runtime: Runtime) -> CollectorRegistry:
+    """A registry of its own per runtime (tests run several in one process)."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(RuntimeCollector(runtime))
+    return registry

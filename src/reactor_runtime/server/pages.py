@@ -1,0 +1,115 @@
+"""What the runtime shows besides the wire routes: the page, the schema document."""
+
+from __future__ import annotations
+
+import dataclasses
+import html
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import TypeAdapter
+
+from .. import __version__
+from ..messages import ModelMessage
+
+if TYPE_CHECKING:
+    from .runtime import Runtime
+
+WEB_DIR = Path(__file__).resolve().parent.parent / "web"
+"""The browser page's files (`index.html` and what it loads), when installed."""
+
+ROUTES = (
+    ("GET", "/", "this page"),
+    ("GET", "/health", "state, viewers, uptime, counters (JSON)"),
+    ("GET", "/metrics", "Prometheus metrics"),
+    ("GET", "/schema", "OpenAPI document of the model's commands, messages and tracks"),
+    ("POST", "/start_session", "start a session (idempotent); returns the session descriptor"),
+    ("POST", "/stop_session", "end the session; every viewer is disconnected"),
+    ("GET", "/session", "the session descriptor"),
+    ("GET", "/sessions/{sid}/transport/webrtc/ice_servers", "ICE servers for clients"),
+    ("POST|PUT|GET", "/sessions/{sid}/transport/webrtc/sdp_params", "flat offer / answer (JS SDK)"),
+    ("POST", "/sessions/{sid}/transport/webrtc/connections", "create a connection (Python SDK)"),
+    (
+        "POST|PUT|GET",
+        "/sessions/{sid}/transport/webrtc/connections/{cid}/sdp_params",
+        "offer / answer on a connection",
+    ),
+    (
+        "POST",
+        "/sessions/{sid}/transport/webrtc/connections/{cid}/ice_candidates",
+        "trickle ICE candidates",
+    ),
+)
+
+
+def web_file(relative: str) -> Path | None:
+    """A file of the installed page, or None (never a path outside `WEB_DIR`)."""
+    if not WEB_DIR.is_dir():
+        return None
+    candidate = (WEB_DIR / (relative or "index.html")).resolve()
+    if not candidate.is_relative_to(WEB_DIR) or not candidate.is_file():
+        return None
+    return candidate
+
+
+def fallback_index(runtime: Runtime) -> str:
+    """A minimal page used until the browser page is installed: status and the API."""
+    rows = "\n".join(
+        f"<tr><td>{m}</td><td><code>{html.escape(p)}</code></td><td>{html.escape(d)}</td></tr>"
+        for m, p, d in ROUTES
+    )
+    name = html.escape(runtime.model_name)
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{name} · reactor_runtime</title>
+<style>body{{font:15px system-ui,sans-serif;margin:2em;max-width:60em}}
+td{{padding:.2em .8em;vertical-align:top}}code{{font-size:90%}}</style></head>
+<body><h1>reactor_runtime {__version__} is up</h1>
+<p>Serving model <b>{name}</b> ({html.escape(runtime.model_version)}).
+State: <b id="state">{html.escape(runtime.state)}</b>.
+Connect with the Reactor JS or Python SDK at this URL.</p>
+<h2>API</h2><table>{rows}</table></body></html>
+"""
+
+
+def model_messages(model_class: type) -> list[type[ModelMessage]]:
+    """`ModelMessage` classes defined in the model's module (what it may send)."""
+    module = sys.modules.get(model_class.__module__)
+    if module is None:
+        return []
+    return [
+        value
+        for value in vars(module).values()
+        if isinstance(value, type)
+        and issubclass(value, ModelMessage)
+        and value is not ModelMessage
+        and value.__module__ == model_class.__module__
+    ]
+
+
+def _message_schema(message: type[ModelMessage]) -> dict[str, Any]:
+    try:
+        schema = TypeAdapter(message).json_schema()
+    except Exception:
+        # A field type pydantic cannot describe still has a name worth listing.
+        fields = dataclasses.fields(message) if dataclasses.is_dataclass(message) else ()
+        schema = {"type": "object", "properties": {f.name: {} for f in fields}}
+    schema["title"] = message.wire_type()
+    if message.__doc__:
+        schema["description"] = message.__doc__.strip()
+    return schema
+
+
+def schema_document(runtime: Runtime) -> dict[str, Any]:
+    """The model's OpenAPI document: commands as paths, plus messages and tracks."""
+    messages = model_messages(runtime.session.model_class)
+    extra = {
+        "components": {"schemas": {m.wire_type(): _message_schema(m) for m in messages}},
+        "x-reactor-messages": [
+            {"type": m.wire_type(), "schema": {"$ref": f"#/components/schemas/{m.wire_type()}"}}
+            for m in messages
+        ],
+        "x-reactor-tracks": runtime.tracks(),
+        "x-reactor-emission-fps": runtime.session.buffer.fps,
+    }
+    return runtime.session.commands.openapi(runtime.model_name, runtime.model_version, extra)

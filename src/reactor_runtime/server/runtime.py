@@ -1,0 +1,447 @@
+"""`Runtime`: the loaded model for the process lifetime, and the one session it hosts.
+
+The model owns the GPU, so it is loaded once, when the process starts
+(`Session.start()`), and stays loaded. A *session* in WIRE.md terms
+(`/start_session` ... `/stop_session`) is an epoch over that same running
+`Session`: starting one opens the door to viewers, ending one closes every
+viewer's peer (after telling it why) and runs the model's `@disconnected` hooks;
+the model keeps running and the next `/start_session` begins a new epoch.
+
+The session id is the nil UUID in every epoch (WIRE.md §2.8 recommendation): a
+client holding a stale id simply finds the state `READY` and transport routes
+answering 400 until a new session is started.
+
+States (the descriptor's `state`): `READY` (no session), `WAITING` (started, no
+viewer yet), `STREAMING` (a viewer is connected), `ORPHANED` (every viewer left),
+`CLOSING` (ending). A session with no connected viewer for `orphan_timeout`
+seconds (counted from its start or the last viewer, and from the last signalling
+request, so a client mid-negotiation is not cut off) ends by itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import itertools
+import logging
+import random
+import time
+from collections.abc import Callable
+from typing import Any
+
+from .. import __version__
+from ..protocol import version_for_route
+from ..session import Session
+from .connections import Connection, Peer, close_peer
+from .metrics import CommandCounter
+
+log = logging.getLogger(__name__)
+
+NIL_SESSION_ID = "00000000-0000-0000-0000-000000000000"
+CID_RANGE = (1002, 9999)
+"""Connection ids minted by `POST T/connections` (1001 was the flat route's in 2.10.1)."""
+
+PeerFactory = Callable[..., Peer]
+HubFactory = Callable[[Session], Any]
+
+
+class ApiError(Exception):
+    """A request the runtime refuses; `status` and `detail` become the HTTP answer."""
+
+    def __init__(self, status: int, detail: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.headers = headers or {}
+
+
+def _transport(video_codec: str) -> tuple[PeerFactory, HubFactory]:
+    from ..transport import MediaHub, ViewerPeer
+
+    accepted = inspect.signature(MediaHub).parameters
+
+    def hub(session: Session) -> Any:
+        options = {"video_codec": video_codec, "fps": float(session.model_class.fps)}
+        return MediaHub(session, **{k: v for k, v in options.items() if k in accepted})
+
+    return ViewerPeer, hub
+
+
+class Runtime:
+    """Hosts one model and, at most, one session of viewers over it."""
+
+    def __init__(
+        self,
+        session: Session,
+        *,
+        model_name: str | None = None,
+        model_version: str | None = None,
+        ice_servers: list[dict[str, Any]] | None = None,
+        video_codec: str = "vp8",
+        orphan_timeout: float = 60.0,
+        max_connections: int = 8,
+        peer_factory: PeerFactory | None = None,
+        hub_factory: HubFactory | None = None,
+    ) -> None:
+        """Prepare a runtime for `session`; the model loads on `begin_loading()`.
+
+        Args:
+            session: the (not yet started) session of the model.
+            model_name: the name clients see; defaults to the session's.
+            model_version: the model version in the descriptor.
+            ice_servers: WIRE.md §2.5 entries given to clients and peers (default none).
+            video_codec: the hub's preferred video codec, "vp8" or "h264".
+            orphan_timeout: seconds without a viewer before a session ends; <= 0 never.
+            max_connections: concurrent peers per session before 503.
+            peer_factory: builds viewer peers (default `transport.ViewerPeer`).
+            hub_factory: builds the media hub (default `transport.MediaHub`).
+        """
+        self.session = session
+        self.model_name = model_name or session.name
+        self.model_version = model_version or str(getattr(session.model_class, "version", "local"))
+        self.ice_servers = list(ice_servers or [])
+        self.video_codec = video_codec
+        self.orphan_timeout = orphan_timeout
+        self.max_connections = max_connections
+        self._peer_factory = peer_factory
+        self._hub_factory = hub_factory
+        self.hub: Any = None
+        self.started_at = time.monotonic()
+        self.load_error: str | None = None
+        self._load_task: asyncio.Task[None] | None = None
+        self.commands = CommandCounter(session)
+        self.sessions_started = 0
+        self.extra_args: dict[str, Any] = {}
+        self._active = False
+        self._epoch = 0
+        self._had_viewer = False
+        self._last_activity = 0.0
+        self._flat: Connection | None = None
+        self._connections: dict[int, Connection] = {}
+        self._viewer_ids: set[str] = set()
+        self._viewer_seq = itertools.count(1)
+        self._lock: asyncio.Lock | None = None
+        self._closing: asyncio.Task[None] | None = None
+        self._watcher: asyncio.Task[None] | None = None
+        self._background: set[asyncio.Task[Any]] = set()
+
+    # model lifetime -----------------------------------------------------------------------
+
+    def begin_loading(self) -> asyncio.Task[None]:
+        """Start loading the model in the background (once); returns the loading task."""
+        if self._load_task is None:
+            self._lock = asyncio.Lock()
+            self._load_task = asyncio.create_task(self._load(), name="model-load")
+        return self._load_task
+
+    async def _load(self) -> None:
+        try:
+            if self._peer_factory is None or self._hub_factory is None:
+                peer_factory, hub_factory = _transport(self.video_codec)
+                self._peer_factory = self._peer_factory or peer_factory
+                self._hub_factory = self._hub_factory or hub_factory
+            await self.session.start()
+            self.hub = self._hub_factory(self.session)
+            await _maybe_await(getattr(self.hub, "start", None))
+        except Exception as exc:
+            self.load_error = str(exc) or repr(exc)
+            raise
+
+    async def wait_loaded(self) -> None:
+        """Wait until the model is loaded.
+
+        Raises:
+            Exception: whatever loading raised (e.g. `ModelLoadError`).
+        """
+        await asyncio.shield(self.begin_loading())
+
+    @property
+    def loaded(self) -> bool:
+        """True once the model is loaded and serving."""
+        task = self._load_task
+        return task is not None and task.done() and not task.cancelled() and not task.exception()
+
+    async def stop(self) -> None:
+        """Shut down: end the session (viewers told why), stop the hub and the model."""
+        if self._active or self._closing is not None:
+            await self.stop_session("the server is shutting down")
+        task = self._load_task
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if self.hub is not None:
+            with contextlib.suppress(Exception):
+                await _maybe_await(getattr(self.hub, "stop", None))
+        await self.session.stop()
+
+    # session epochs ----------------------------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        """True while a session is started and not closing."""
+        return self._active
+
+    @property
+    def state(self) -> str:
+        """The descriptor state: READY, WAITING, STREAMING, ORPHANED or CLOSING."""
+        if not self._active:
+            return "CLOSING" if self._closing is not None else "READY"
+        if self.session.viewers:
+            self._had_viewer = True
+            return "STREAMING"
+        return "ORPHANED" if self._had_viewer else "WAITING"
+
+    def tracks(self) -> list[dict[str, str]]:
+        """The session's tracks with client directions, outputs first (m-line order)."""
+        out = [
+            {"name": t.name, "kind": t.kind, "direction": "recvonly"}
+            for t in self.session.output_tracks
+        ]
+        return out + [
+            {"name": t.name, "kind": t.kind, "direction": "sendonly"}
+            for t in self.session.input_tracks
+        ]
+
+    def descriptor(self) -> dict[str, Any]:
+        """The session descriptor (WIRE.md §6)."""
+        return {
+            "session_id": NIL_SESSION_ID,
+            "state": self.state,
+            "cluster": "local",
+            "model": {"name": self.model_name, "version": self.model_version},
+            "server_info": {"server_version": __version__},
+            "selected_transport": {"protocol": "webrtc", "version": "1.0"},
+            "capabilities": {
+                "protocol_version": "v0",
+                "tracks": self.tracks(),
+                "commands": self.session.commands.capabilities(),
+                "emission_fps": self.session.buffer.fps,
+            },
+        }
+
+    async def start_session(self, extra_args: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Start a session, or return the running one's descriptor (idempotent).
+
+        Raises:
+            ApiError: 503 while the model loads, 500 if it failed to load.
+        """
+        if self.load_error is not None:
+            raise ApiError(500, f"the model failed to load: {self.load_error}")
+        if not self.loaded:
+            raise ApiError(503, "the model is still loading; retry shortly", {"Retry-After": "2"})
+        assert self._lock is not None
+        async with self._lock:
+            if self._closing is not None:
+                await asyncio.shield(self._closing)
+            if not self._active:
+                self._active = True
+                self._epoch += 1
+                self.sessions_started += 1
+                self._had_viewer = False
+                self.extra_args = dict(extra_args or {})
+                self.touch()
+                if self.orphan_timeout > 0:
+                    self._watcher = asyncio.create_task(self._watch(), name="orphan-watch")
+                log.info("session %d started", self._epoch)
+        return self.descriptor()
+
+    async def stop_session(self, reason: str | None = None) -> None:
+        """End the running session, if any: every peer is told `reason` and closed."""
+        if self._active and self._closing is None:
+            self._closing = asyncio.create_task(self._end(reason or "the session was stopped"))
+        if self._closing is not None:
+            await asyncio.shield(self._closing)
+
+    async def _end(self, reason: str) -> None:
+        self._active = False
+        try:
+            watcher, self._watcher = self._watcher, None
+            if watcher is not None and watcher is not asyncio.current_task():
+                watcher.cancel()
+            connections = [c for c in (self._flat, *self._connections.values()) if c]
+            self._flat, self._connections = None, {}
+            await asyncio.gather(*(c.close(reason) for c in connections))
+            # A peer that never reported its viewer gone must not leave the model "connected".
+            for viewer in list(self._viewer_ids & self.session.viewers):
+                await self.session.viewer_left(viewer)
+            self._viewer_ids.clear()
+            log.info("session %d ended: %s", self._epoch, reason)
+        finally:
+            self._closing = None
+
+    def touch(self) -> None:
+        """Note client activity: it postpones the orphan timeout."""
+        self._last_activity = time.monotonic()
+
+    async def _watch(self) -> None:
+        tick = min(0.5, max(self.orphan_timeout / 4, 0.05))
+        while self._active:
+            await asyncio.sleep(tick)
+            if self.session.viewers:
+                self._had_viewer = True
+                self.touch()
+            elif time.monotonic() - self._last_activity >= self.orphan_timeout:
+                log.info("no viewer for %g s: ending the session", self.orphan_timeout)
+                self._closing = asyncio.current_task()  # type: ignore[assignment]
+                await self._end(f"no viewer for {self.orphan_timeout:g} s")
+                return
+
+    # transport ----------------------------------------------------------------------------
+
+    def require_session(self, sid: str) -> None:
+        """Check a transport route's session id.
+
+        Raises:
+            ApiError: 400 when no session runs, 404 for another session id.
+        """
+        if not self._active:
+            raise ApiError(400, "No session running")
+        if sid != NIL_SESSION_ID:
+            raise ApiError(404, f"unknown session {sid!r}; the running session is {NIL_SESSION_ID}")
+        self.touch()
+
+    @property
+    def connection_count(self) -> int:
+        """Connections (flat and scoped) of the running session."""
+        return len(self._connections) + (1 if self._flat else 0)
+
+    def new_connection(self) -> int:
+        """Mint a connection id (random, unique in the session).
+
+        Raises:
+            ApiError: 503 when the connection limit or the id space is exhausted.
+        """
+        self._check_room()
+        low, high = CID_RANGE
+        if len(self._connections) > (high - low) // 2:
+            free = [i for i in range(low, high + 1) if i not in self._connections]
+            if not free:
+                raise ApiError(503, "connection ids exhausted")
+            cid = random.choice(free)
+        else:
+            cid = random.randint(low, high)
+            while cid in self._connections:
+                cid = random.randint(low, high)
+        self._connections[cid] = Connection(cid)
+        return cid
+
+    def _check_room(self) -> None:
+        if self.connection_count >= self.max_connections:
+            raise ApiError(503, f"connection limit reached ({self.max_connections} peers)")
+
+    def connection(self, cid: int | None, *, adopt: bool = False) -> Connection:
+        """The flat connection (`cid` None) or connection `cid`.
+
+        Raises:
+            ApiError: 404 for an unknown `cid` unless `adopt`; 503 when full.
+        """
+        if cid is None:
+            if self._flat is None:
+                if not adopt:
+                    raise ApiError(404, "no offer was made on this session's flat sdp_params")
+                self._check_room()
+                self._flat = Connection(None)
+            return self._flat
+        conn = self._connections.get(cid)
+        if conn is None:
+            if not adopt:
+                raise ApiError(404, f"unknown connection {cid}; create one with POST connections")
+            self._check_room()
+            conn = self._connections[cid] = Connection(cid)
+        return conn
+
+    def offer(self, cid: int | None, offer_sdp: str, track_mapping: list[dict[str, Any]]) -> None:
+        """Start answering an offer in the background; a previous peer there is replaced.
+
+        Raises:
+            ApiError: 503 when full.
+        """
+        conn = self.connection(cid, adopt=True)
+        assert self._peer_factory is not None
+        viewer_id = f"s{self._epoch}-{cid if cid is not None else 'flat'}-{next(self._viewer_seq)}"
+        holder: list[Peer] = []
+        peer = self._peer_factory(
+            self.session,
+            self.hub,
+            viewer_id=viewer_id,
+            family=version_for_route("flat" if cid is None else "connections"),
+            ice_servers=self.ice_servers,
+            on_closed=lambda *_: self._peer_closed(conn, holder[0]),
+        )
+        holder.append(peer)
+        self._viewer_ids.add(viewer_id)
+        old = conn.offer(peer, viewer_id, offer_sdp, track_mapping, self._negotiation_failed)
+        if old is not None:
+            self._spawn(close_peer(old, None))
+
+    def _negotiation_failed(self, peer: Peer) -> None:
+        self._spawn(close_peer(peer, None))
+
+    def _peer_closed(self, conn: Connection, peer: Peer) -> None:
+        if conn.peer is not peer or conn.failure is not None:
+            return
+        # The viewer is gone: free its slot (a later GET on it is a 404, as for any unknown id).
+        conn.peer = None
+        if conn is self._flat:
+            self._flat = None
+        elif conn.cid is not None and self._connections.get(conn.cid) is conn:
+            del self._connections[conn.cid]
+
+    def answer(self, cid: int | None) -> str | None:
+        """The answer SDP of a connection, or None while it is being negotiated.
+
+        Raises:
+            ApiError: 404 for an unknown connection or one without an offer; the
+                negotiation's own status (4xx/504) if answering failed.
+        """
+        conn = self.connection(cid)
+        if not conn.has_offer:
+            raise ApiError(404, "no offer was received on this connection yet")
+        if conn.failure is not None:
+            raise ApiError(conn.failure.status, conn.failure.detail)
+        return conn.answer_sdp
+
+    async def add_candidates(
+        self, cid: int | None, candidates: list[dict[str, Any]], is_final: bool
+    ) -> None:
+        """Apply (or buffer until the offer) a batch of client ICE candidates."""
+        await self.connection(cid, adopt=True).add_candidates(candidates, is_final)
+
+    def _spawn(self, coro: Any) -> None:
+        # The loop keeps only weak references to tasks; hold fire-and-forget ones here.
+        task = asyncio.create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    # observability ------------------------------------------------------------------------
+
+    def health(self) -> dict[str, Any]:
+        """What `/health` reports: state, viewers, uptime, model, counters."""
+        status = "error" if self.load_error else "ok" if self.loaded else "loading"
+        return {
+            "status": status,
+            "state": self.state,
+            "session_id": NIL_SESSION_ID,
+            "viewers": len(self.session.viewers),
+            "connections": self.connection_count,
+            "uptime_s": round(time.monotonic() - self.started_at, 3),
+            "model": {
+                "name": self.model_name,
+                "version": self.model_version,
+                "loaded": self.loaded,
+                "error": self.load_error,
+            },
+            "sessions_started": self.sessions_started,
+            "commands": self.commands.as_dict(),
+            "stats": self.session.stats(),
+        }
+
+
+async def _maybe_await(method: Callable[[], Any] | None) -> None:
+    if method is None:
+        return
+    result = method()
+    if asyncio.iscoroutine(result) or isinstance(result, asyncio.Future):
+        await result
