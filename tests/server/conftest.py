@@ -38,3 +38,19 @@ def started(http: httpx.Client) -> httpx.Client:
     """`http` with a session already started."""
     assert http.post("/start_session", json={}).status_code == 200
     return http
+
+
+@pytest.fixture
+def serve_with() -> Iterator[object]:
+    """Start the sample model with Runtime options of the test's choosing (fake peers)."""
+    FakePeer.created = []
+    servers: list[ServedRuntime] = []
+
+    def start(**options: object) -> ServedRuntime:
+        server = ServedRuntime(sample_runtime(**options)).start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
