@@ -31,6 +31,7 @@ def fake_offer(ufrag: str = "abcd", mids: tuple[str, ...] = ("0", "1", "2")) -> 
     """A syntactically plausible offer: video, audio, application, one ufrag."""
     kinds = ["video 9 UDP/TLS/RTP/SAVPF 96", "audio 9 UDP/TLS/RTP/SAVPF 111"]
     lines = ["v=0", "o=- 1 1 IN IP4 0.0.0.0", "s=-", "t=0 0", f"a=group:BUNDLE {' '.join(mids)}"]
+    lines.append("a=fingerprint:sha-256 " + ":".join(["AB"] * 32))
     for i, mid in enumerate(mids):
         media = kinds[i] if i < len(kinds) else "application 9 UDP/DTLS/SCTP webrtc-datachannel"
         lines += [f"m={media}", "c=IN IP4 0.0.0.0", f"a=mid:{mid}", f"a=ice-ufrag:{ufrag}"]

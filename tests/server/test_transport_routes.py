@@ -184,6 +184,8 @@ BAD_OFFERS = [
     ({}, "sdp_offer"),
     ({"sdp_offer": 42, "track_mapping": SAMPLE_MAPPING}, "sdp_offer"),
     ({"sdp_offer": "hello", "track_mapping": SAMPLE_MAPPING}, "sdp_offer"),
+    ({"sdp_offer": fake_offer().replace("a=fingerprint", "a=x"), "track_mapping": []}, "sdp_offer"),
+    ({"sdp_offer": fake_offer().replace("a=ice-ufrag", "a=x"), "track_mapping": []}, "sdp_offer"),
     ({"sdp_offer": fake_offer()}, "track_mapping"),
     ({"sdp_offer": fake_offer(), "track_mapping": {"mid": "0"}}, "track_mapping"),
     ({"sdp_offer": fake_offer(), "track_mapping": ["x"]}, "track_mapping[0]"),

@@ -90,6 +90,10 @@ def parse_offer(
         raise ApiError(
             400, "sdp_offer: not an SDP offer (expected 'v=0' and at least one 'm=' line)"
         )
+    # aiortc accepts offers lacking these and only fails later, in the background.
+    for attribute, what in (("a=fingerprint:", "DTLS fingerprint"), ("a=ice-ufrag:", "ICE ufrag")):
+        if attribute not in sdp:
+            raise ApiError(400, f"sdp_offer: no '{attribute}' line ({what}); WebRTC requires one")
     mapping = body.get("track_mapping")
     if not isinstance(mapping, list):
         raise ApiError(400, f"track_mapping: expected an array of tracks, got {_type(mapping)}")

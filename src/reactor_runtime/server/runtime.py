@@ -57,6 +57,8 @@ class ApiError(Exception):
 
 
 def _transport(video_codec: str) -> tuple[PeerFactory, HubFactory]:
+    from aiortc import RTCIceServer
+
     from ..transport import MediaHub, ViewerPeer
 
     accepted = inspect.signature(MediaHub).parameters
@@ -65,7 +67,19 @@ def _transport(video_codec: str) -> tuple[PeerFactory, HubFactory]:
         options = {"video_codec": video_codec, "fps": float(session.model_class.fps)}
         return MediaHub(session, **{k: v for k, v in options.items() if k in accepted})
 
-    return ViewerPeer, hub
+    def peer(*args: Any, ice_servers: list[dict[str, Any]], **kwargs: Any) -> Peer:
+        # Clients get WIRE.md §2.5 dicts; aiortc wants its own objects.
+        servers = [
+            RTCIceServer(
+                urls=entry["uris"],
+                username=entry.get("credentials", {}).get("username"),
+                credential=entry.get("credentials", {}).get("password"),
+            )
+            for entry in ice_servers
+        ]
+        return ViewerPeer(*args, ice_servers=servers, **kwargs)
+
+    return peer, hub
 
 
 class Runtime:
@@ -260,7 +274,7 @@ class Runtime:
             watcher, self._watcher = self._watcher, None
             if watcher is not None and watcher is not asyncio.current_task():
                 watcher.cancel()
-            connections = [c for c in (self._flat, *self._connections.values()) if c]
+            connections = self._all_connections()
             self._flat, self._connections = None, {}
             await asyncio.gather(*(c.close(reason) for c in connections))
             # A peer that never reported its viewer gone must not leave the model "connected".
@@ -302,10 +316,13 @@ class Runtime:
             raise ApiError(404, f"unknown session {sid!r}; the running session is {NIL_SESSION_ID}")
         self.touch()
 
+    def _all_connections(self) -> list[Connection]:
+        return [c for c in (self._flat, *self._connections.values()) if c is not None]
+
     @property
     def connection_count(self) -> int:
-        """Connections (flat and scoped) of the running session."""
-        return len(self._connections) + (1 if self._flat else 0)
+        """Live connections (flat and scoped) of the running session; failed ones excluded."""
+        return sum(1 for c in self._all_connections() if c.failure is None)
 
     def new_connection(self) -> int:
         """Mint a connection id (random, unique in the session).
@@ -328,6 +345,10 @@ class Runtime:
         return cid
 
     def _check_room(self) -> None:
+        failed = [cid for cid, c in self._connections.items() if c.failure is not None]
+        # Failed ones are kept so their GET can report why; only the last few are worth it.
+        for cid in failed[: max(len(failed) - self.max_connections, 0)]:
+            del self._connections[cid]
         if self.connection_count >= self.max_connections:
             raise ApiError(503, f"connection limit reached ({self.max_connections} peers)")
 
@@ -380,7 +401,9 @@ class Runtime:
         self._spawn(close_peer(peer, None))
 
     def _peer_closed(self, conn: Connection, peer: Peer) -> None:
-        if conn.peer is not peer or conn.failure is not None:
+        # While negotiating, the answer task records the outcome (a rejected offer closes
+        # its peer before answer() raises); the connection must stay for the GET to see it.
+        if conn.peer is not peer or conn.pending or conn.failure is not None:
             return
         # The viewer is gone: free its slot (a later GET on it is a 404, as for any unknown id).
         conn.peer = None
