@@ -1,0 +1,294 @@
+"""A viewer's data channels: hostile-input guard, codec choice, routing to the session.
+
+aiortc decodes every SCTP text frame with `bytes.decode("utf8")` (no error handling)
+and calls `message` handlers synchronously from its receive path, so an invalid UTF-8
+frame or an exception in a handler would end the DTLS receive loop: the whole peer
+connection dies. `guard_sctp` wraps the association's message dispatch so that a bad
+text frame becomes a `malformed` event and nothing raised while dispatching escapes.
+
+`ChannelRouter` finds the client's channels by label, fixes the wire codec (given, or
+detected per WIRE.md §1.2), decodes frames into the protocol vocabulary, acts on them
+and encodes replies. Nothing is sent before the codec is fixed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import TYPE_CHECKING, Any, Protocol
+
+from aiortc import RTCDataChannel
+from aiortc.rtcsctptransport import WEBRTC_STRING, RTCSctpTransport
+
+from .. import __version__
+from ..events import INTERNAL_ERROR, CommandError
+from ..protocol import (
+    Capabilities,
+    ClipFailed,
+    CodecLatch,
+    CommandIn,
+    CommandReply,
+    Inbound,
+    Malformed,
+    Outbound,
+    Ping,
+    PublishReply,
+    RequestCapabilities,
+    RequestClip,
+    RequestSchema,
+    Schema,
+    TrackControl,
+    UnsupportedRequest,
+)
+from ..protocol.detect import WireVersion
+
+if TYPE_CHECKING:
+    from ..session import Session
+
+log = logging.getLogger(__name__)
+
+LABELS = ("data", "control")
+MAX_COMMANDS_IN_FLIGHT = 32
+"""Commands of one viewer awaiting the model; more are refused (a flood cannot pile up tasks)."""
+FLUSH_WAIT = 0.5
+
+
+def guard_sctp(sctp: RTCSctpTransport) -> None:
+    """Make `sctp`'s message dispatch survive hostile frames and failing handlers.
+
+    Overrides the association's `_data_channel_receive` on this instance only (other
+    connections in the process keep aiortc's behaviour).
+    """
+    if getattr(sctp, "_reactor_guarded", False):
+        return
+    original = sctp._data_channel_receive
+
+    async def receive(stream_id: int, pp_id: int, data: bytes) -> None:
+        if pp_id == WEBRTC_STRING:
+            try:
+                data.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                channel = sctp._data_channels.get(stream_id)
+                if channel is not None:
+                    _emit(channel, "malformed", f"text frame is not UTF-8 ({exc.reason})")
+                return
+        try:
+            await original(stream_id, pp_id, data)
+        except Exception:
+            log.warning("data channel stream %d: frame dropped", stream_id, exc_info=True)
+
+    sctp._data_channel_receive = receive  # type: ignore[method-assign]
+    sctp._reactor_guarded = True  # type: ignore[attr-defined]
+
+
+def _emit(channel: RTCDataChannel, event: str, *args: Any) -> None:
+    try:
+        channel.emit(event, *args)
+    except Exception:
+        log.warning("data channel %r: %s handler failed", channel.label, event, exc_info=True)
+
+
+class TrackControls(Protocol):
+    """What the router needs from the peer to act on track control messages."""
+
+    def set_paused(self, name: str, paused: bool) -> bool:
+        """Pause/resume output track `name` for this viewer; False if it has no such track."""
+        ...
+
+    def publish(self, name: str) -> tuple[str, str] | None:
+        """Let this viewer send input track `name`; an `(code, message)` error if refused."""
+        ...
+
+    def unpublish(self, name: str) -> None:
+        """This viewer stops sending input track `name`."""
+        ...
+
+
+class ChannelRouter:
+    """The data-channel side of one viewer."""
+
+    def __init__(
+        self,
+        session: Session,
+        viewer_id: str,
+        family: WireVersion | None,
+        controls: TrackControls,
+    ) -> None:
+        """Route for `viewer_id`; `family` fixes the codec up front (None: detect it)."""
+        self.session = session
+        self.viewer_id = viewer_id
+        self.controls = controls
+        self.latch = CodecLatch()
+        if family is not None:
+            self.latch.decide(family)
+        self.channels: dict[str, RTCDataChannel] = {}
+        self.last_frame_at: float | None = None
+        self.received = 0
+        self.malformed = 0
+        self.sent = 0
+        self.unsent = 0
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # channels --------------------------------------------------------------
+
+    def attach(self, channel: RTCDataChannel) -> None:
+        """Adopt a channel the client opened; unknown labels are ignored (and logged)."""
+        label = channel.label
+        if label not in LABELS or label in self.channels:
+            log.info("viewer %s: ignoring data channel %r", self.viewer_id, label)
+            return
+        self.channels[label] = channel
+        self.latch.on_channel(label)
+        channel.on("message", lambda frame: self._on_frame(label, frame))
+        channel.on("malformed", lambda reason: self._on_malformed(label, reason))
+        # pyee re-raises handler errors when no "error" listener exists.
+        channel.on("error", lambda exc: log.warning("data channel %r: %r", label, exc))
+
+    def _on_frame(self, label: str, frame: str | bytes) -> None:
+        try:
+            self.last_frame_at = time.monotonic()
+            self.received += 1
+            self.latch.on_frame(frame)
+            codec = self.latch.codec
+            assert codec is not None
+            for message in codec.decode(label, frame):
+                self._route(message)
+        except Exception:
+            log.exception("viewer %s: handling a %r frame failed", self.viewer_id, label)
+
+    def _on_malformed(self, label: str, reason: str) -> None:
+        self.last_frame_at = time.monotonic()
+        self.received += 1
+        if self.latch.codec is None:
+            # An undecodable text frame is still a text frame: WIRE §1.2 makes that v0.
+            self.latch.on_frame("")
+        self._route(Malformed(f"{label}: {reason}"))
+
+    # inbound ---------------------------------------------------------------
+
+    def _route(self, message: Inbound) -> None:
+        match message:
+            case CommandIn():
+                self._command(message)
+            case Ping():
+                pass
+            case RequestCapabilities():
+                self.send(Capabilities(self.session.commands.capabilities(), self.tracks()))
+            case RequestSchema(request_id=rid):
+                openapi = self.session.commands.openapi(self.session.name, __version__)
+                self.send(Schema(rid, openapi))
+            case TrackControl():
+                self._track_control(message)
+            case RequestClip(request_id=rid):
+                self.send(ClipFailed(rid, "recording not supported"))
+            case UnsupportedRequest(request_id=rid, what=what):
+                self.send(CommandReply(rid, error=("unsupported", f"{what} is not supported")))
+            case Malformed(reason=reason):
+                self.malformed += 1
+                log.debug("viewer %s: malformed frame ignored: %s", self.viewer_id, reason)
+
+    def _command(self, command: CommandIn) -> None:
+        if len(self._tasks) >= MAX_COMMANDS_IN_FLIGHT:
+            if command.request_id is not None:
+                busy = f"{len(self._tasks)} commands are still running; retry later"
+                self.send(CommandReply(command.request_id, error=("busy", busy)))
+            return
+        task = asyncio.get_running_loop().create_task(self._run_command(command))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _run_command(self, command: CommandIn) -> None:
+        try:
+            result = await self.session.dispatch(command.name, command.args)
+            reply = CommandReply(command.request_id, message=result)
+        except CommandError as exc:
+            reply = CommandReply(command.request_id, error=(exc.code, exc.message))
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.exception("viewer %s: command %r failed", self.viewer_id, command.name)
+            reply = CommandReply(command.request_id, error=(INTERNAL_ERROR, repr(exc)))
+        self.send(reply)
+
+    def _track_control(self, control: TrackControl) -> None:
+        name, rid = control.track, control.request_id
+        if control.action in ("pause", "resume"):
+            if not self.controls.set_paused(name, control.action == "pause"):
+                log.debug("viewer %s: %s of %r noted", self.viewer_id, control.action, name)
+        elif control.action == "publish":
+            error = self.controls.publish(name)
+            if rid is not None:
+                self.send(PublishReply(rid, name, error))
+        else:
+            self.controls.unpublish(name)
+
+    def tracks(self) -> list[dict[str, str]]:
+        """The session's tracks as the client sees them (descriptor order)."""
+        outputs = [
+            {"name": t.name, "kind": t.kind, "direction": "recvonly"}
+            for t in self.session.output_tracks
+        ]
+        inputs = [
+            {"name": t.name, "kind": t.kind, "direction": "sendonly"}
+            for t in self.session.input_tracks
+        ]
+        return outputs + inputs
+
+    # outbound --------------------------------------------------------------
+
+    def send(self, message: Outbound) -> bool:
+        """Encode and send `message`; False if it could not go out (logged, never raised)."""
+        codec = self.latch.codec
+        if codec is None:
+            self.unsent += 1
+            return False
+        try:
+            frames = codec.encode(message)
+        except Exception as exc:
+            self.unsent += 1
+            what = type(message).__name__
+            log.warning("viewer %s: cannot send %s: %s", self.viewer_id, what, exc)
+            return False
+        ok = True
+        for label, payload in frames:
+            channel = self.channels.get(label)
+            if channel is None or channel.readyState != "open":
+                self.unsent += 1
+                ok = False
+                continue
+            try:
+                channel.send(payload)
+                self.sent += 1
+            except Exception as exc:
+                self.unsent += 1
+                ok = False
+                log.debug("viewer %s: send on %r failed: %r", self.viewer_id, label, exc)
+        return ok
+
+    async def flush(self, timeout: float = FLUSH_WAIT) -> None:
+        """Wait (bounded) until the channels have handed everything queued to SCTP."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and any(
+            c.readyState == "open" and c.bufferedAmount > 0 for c in self.channels.values()
+        ):
+            await asyncio.sleep(0.01)
+
+    async def close(self) -> None:
+        """Cancel commands still waiting for the model."""
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def stats(self) -> dict[str, Any]:
+        """Counters of this viewer's data channels."""
+        return {
+            "version": self.latch.version,
+            "channels": sorted(self.channels),
+            "received": self.received,
+            "malformed": self.malformed,
+            "sent": self.sent,
+            "unsent": self.unsent,
+            "commands_in_flight": len(self._tasks),
+        }

@@ -1,0 +1,417 @@
+"""`ViewerPeer`: one viewer's RTCPeerConnection, from offer to goodbye.
+
+The client always offers (WIRE.md §3). We create one transceiver per offered media
+section, in m-line order and of the same kind, *before* applying the offer: aiortc
+then binds them to the offer's sections in that order, and our codec preferences and
+directions are in force when it negotiates. The track each section carries comes
+from `track_mapping` by mid, never from order. The answer carries every candidate
+inline (no server trickle).
+
+Liveness: aiortc's ICE consent checks need ~30 s to notice a vanished viewer, and the
+clients' data-channel pings come every 5-10 s (v1 allows a 20 s timeout at least).
+What does arrive often is RTCP: a receiver of our video reports every 0.5-1.5 s
+(aiortc) or ~1 s (Chromium). So while video flows to the viewer, 3.5 s without a single
+inbound packet (RTP, RTCP, SCTP) ends the connection; otherwise (audio-only, paused,
+no media yet) the limit is 25 s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, Literal
+
+from aiortc import (
+    RTCIceServer,
+    RTCPeerConnection,
+    RTCRtpReceiver,
+    RTCRtpSender,
+    RTCSessionDescription,
+)
+
+from ..protocol import ModelOut, RuntimeNotice, SessionEnded
+from .datachannel import ChannelRouter, guard_sctp
+from .ice import (
+    candidate_key,
+    candidate_ufrag,
+    configuration,
+    parse_candidate,
+    use_host_addresses,
+)
+from .offer import MappedTrack, OfferPlan, negotiated_codecs, plan_offer
+from .tracks import InputReader, OutboundTrack
+
+if TYPE_CHECKING:
+    from aiortc import RTCRtpTransceiver
+
+    from ..session import Session
+    from .hub import MediaHub
+
+log = logging.getLogger(__name__)
+
+PeerState = Literal["new", "connecting", "connected", "closed"]
+
+LIVENESS_TICK = 0.25
+SILENT_WITH_VIDEO = 3.5
+"""Seconds without any inbound packet, while video flows to the viewer, before it is gone."""
+SILENT_OTHERWISE = 25.0
+"""The same limit without video flowing (RTCP may then come only every 5 s)."""
+CLOSE_TIMEOUT = 3.0
+
+
+class ViewerPeer:
+    """One viewer's RTCPeerConnection.
+
+    Attributes:
+        state: "new", "connecting", "connected" or "closed".
+        viewer_id: The id given to the session's `viewer_joined` / `viewer_left`.
+    """
+
+    def __init__(
+        self,
+        session: Session,
+        hub: MediaHub,
+        *,
+        viewer_id: str,
+        family: Literal["v0", "v1"] | None,
+        ice_servers: list[RTCIceServer] | None = None,
+        on_closed: Callable[[ViewerPeer], None] | None = None,
+        host_addresses: Sequence[str] | None = None,
+    ) -> None:
+        """Prepare a peer; nothing happens on the network until `answer()`.
+
+        Args:
+            session: The session the viewer watches.
+            hub: The session's media fan-out.
+            viewer_id: This viewer's id in the session.
+            family: The wire codec if the signalling route settles it, else None to
+                detect it from the channels and the first frame.
+            ice_servers: STUN/TURN servers; none by default (never a public one).
+            on_closed: Called once when the peer has closed.
+            host_addresses: Local addresses to gather host candidates on; by default
+                aioice's choice plus 127.0.0.1 (for viewers on this machine).
+        """
+        self.session = session
+        self.hub = hub
+        self.viewer_id = viewer_id
+        self.on_closed = on_closed
+        self.host_addresses = host_addresses
+        self.state: PeerState = "new"
+        self.pc = RTCPeerConnection(configuration(ice_servers))
+        self.router = ChannelRouter(session, viewer_id, family, self)
+        self.outbound: dict[str, OutboundTrack] = {}
+        self.readers: dict[str, InputReader] = {}
+        self.close_reason: str | None = None
+        self._input_names = {t.name for t in session.input_tracks}
+        self._plan: OfferPlan | None = None
+        self._answered = False
+        self._pending: list[dict[str, Any]] = []
+        self._seen: set[tuple[Any, ...]] = set()
+        self._joined = False
+        self._join_task: asyncio.Task[None] | None = None
+        self._close_task: asyncio.Task[None] | None = None
+        self._watch_task: asyncio.Task[None] | None = None
+        self._unsubscribe: list[Callable[[], None]] = []
+        self._background: set[asyncio.Task[Any]] = set()
+        self.pc.on("connectionstatechange", self._on_connection_state)
+        self.pc.on("datachannel", self.router.attach)
+
+    # signalling ------------------------------------------------------------
+
+    async def answer(self, offer_sdp: str, track_mapping: list[dict]) -> str:
+        """Apply the client's offer and return our complete answer (all candidates inline).
+
+        Raises:
+            ValueError: The offer or the mapping is malformed; the message names the field.
+            RuntimeError: `answer` was already called, or the peer is closed.
+        """
+        if self._answered or self.state == "closed":
+            raise RuntimeError(f"viewer {self.viewer_id}: answer() works once, on a new peer")
+        self._answered = True
+        try:
+            return await self._answer(offer_sdp, track_mapping)
+        except BaseException:
+            await self.close("offer rejected")
+            raise
+
+    async def _answer(self, offer_sdp: str, track_mapping: list[dict]) -> str:
+        outputs = {t.name: t.kind for t in self.session.output_tracks}
+        inputs = {t.name: t.kind for t in self.session.input_tracks}
+        plan = plan_offer(offer_sdp, track_mapping, outputs, inputs)
+        self._plan = plan
+        transceivers = [self._add_transceiver(track) for track in plan.tracks]
+        try:
+            await self.pc.setRemoteDescription(RTCSessionDescription(offer_sdp, "offer"))
+        except Exception as exc:
+            why = str(exc) or type(exc).__name__
+            raise ValueError(f"sdp_offer: cannot be applied ({why})") from None
+        for track, transceiver in zip(plan.tracks, transceivers, strict=True):
+            if transceiver.mid != track.mid:
+                raise ValueError(
+                    f"sdp_offer: section mid {track.mid!r} was not matched as expected "
+                    f"(got {transceiver.mid!r}); offer one section per mapped track"
+                )
+        if self.pc.sctp is not None:
+            guard_sctp(self.pc.sctp)
+        use_host_addresses(self.pc, self.host_addresses)
+        await self.pc.setLocalDescription(await self.pc.createAnswer())
+        answer_sdp = self.pc.localDescription.sdp
+        codecs = negotiated_codecs(answer_sdp)
+        for track, transceiver in zip(plan.tracks, transceivers, strict=True):
+            if track.direction == "recvonly":
+                self._bind_outbound(track, transceiver, codecs.get(track.mid))
+            else:
+                self._start_reader(track, transceiver)
+        self._unsubscribe = [
+            self.session.on_message(lambda kind, data: self.router.send(ModelOut(kind, data))),
+            self.session.on_notice(lambda code, text: self.router.send(RuntimeNotice(code, text))),
+        ]
+        self._watch_task = asyncio.get_running_loop().create_task(
+            self._watch(), name=f"liveness:{self.viewer_id}"
+        )
+        pending, self._pending = self._pending, []
+        await self._apply_candidates(pending)
+        return answer_sdp
+
+    async def add_candidates(self, candidates: list[dict], is_final: bool) -> None:
+        """Add client candidates (Python SDK trickle); buffered until the offer is applied.
+
+        Garbage entries are skipped with a log line; stale ones (another ICE ufrag) dropped.
+        """
+        if self.state == "closed":
+            return
+        entries = [c for c in (candidates or []) if isinstance(c, dict)]
+        for bad in (c for c in (candidates or []) if not isinstance(c, dict)):
+            log.info("viewer %s: skipping candidate %r: not an object", self.viewer_id, bad)
+        if is_final:
+            entries.append({"_final": True})
+        if self.pc.remoteDescription is None:
+            self._pending.extend(entries)
+            return
+        await self._apply_candidates(entries)
+
+    async def _apply_candidates(self, entries: list[dict[str, Any]]) -> None:
+        plan = self._plan
+        assert plan is not None
+        primary = plan.bundle_mid or next((m.rtp.muxId for m in plan.description.media), None)
+        index = next((i for i, m in enumerate(plan.description.media) if m.rtp.muxId == primary), 0)
+        for entry in entries:
+            if entry.get("_final"):
+                await self.pc.addIceCandidate(None)
+                continue
+            ufrag = candidate_ufrag(entry)
+            if ufrag is not None and plan.ice_ufrag is not None and ufrag != plan.ice_ufrag:
+                log.debug("viewer %s: dropping stale candidate (ufrag %s)", self.viewer_id, ufrag)
+                continue
+            try:
+                candidate = parse_candidate(entry, primary)
+            except ValueError as exc:
+                log.info("viewer %s: skipping candidate: %s", self.viewer_id, exc)
+                continue
+            key = candidate_key(candidate)
+            if key in self._seen:
+                continue
+            self._seen.add(key)
+            # With BUNDLE there is one transport; aiortc ignores candidates that name
+            # a bundled (non-first) section, and clients send them once per section.
+            candidate.sdpMid, candidate.sdpMLineIndex = primary, index
+            try:
+                await self.pc.addIceCandidate(candidate)
+            except Exception as exc:
+                log.info("viewer %s: candidate rejected: %r", self.viewer_id, exc)
+
+    # tracks ----------------------------------------------------------------
+
+    def _add_transceiver(self, track: MappedTrack) -> RTCRtpTransceiver:
+        if track.direction == "recvonly":
+            outbound = OutboundTrack(self.hub, track.name, track.kind)
+            self.outbound[track.name] = outbound
+            transceiver = self.pc.addTransceiver(outbound, direction="sendonly")
+        else:
+            transceiver = self.pc.addTransceiver(track.kind, direction="recvonly")
+        transceiver.setCodecPreferences(self._codec_preferences(track.kind, track.direction))
+        return transceiver
+
+    def _codec_preferences(self, kind: str, direction: str) -> list[Any]:
+        capabilities = (
+            RTCRtpSender.getCapabilities(kind)
+            if direction == "recvonly"
+            else RTCRtpReceiver.getCapabilities(kind)
+        )
+        codecs = capabilities.codecs
+        if kind == "audio":
+            opus = [c for c in codecs if c.mimeType.lower() == "audio/opus"]
+            # We send pre-encoded Opus only; we can decode the others when receiving.
+            return opus if direction == "recvonly" else opus + [c for c in codecs if c not in opus]
+        h264_first = self.hub.video_codec == "h264" and direction == "recvonly"
+        order = {"video/vp8": 1, "video/h264": 0 if h264_first else 2, "video/rtx": 3}
+        chosen = [c for c in codecs if c.mimeType.lower() in order]
+        return sorted(chosen, key=lambda c: order[c.mimeType.lower()])
+
+    def _bind_outbound(self, track: MappedTrack, transceiver: Any, codec: str | None) -> None:
+        outbound = self.outbound[track.name]
+        if track.kind == "video":
+            outbound.bind("h264" if codec == "h264" else "vp8")
+            # Encoded packets bypass aiortc's encoder, so its PLI/FIR handling (which only
+            # flags the next raw frame) must reach our hub instead.
+            transceiver.sender._send_keyframe = outbound.request_keyframe
+        else:
+            outbound.bind(None)
+
+    def _start_reader(self, track: MappedTrack, transceiver: Any) -> None:
+        remote = transceiver.receiver.track
+        if remote is None:
+            return
+        spec = next(t for t in self.session.input_tracks if t.name == track.name)
+        channels = getattr(spec.type, "channels", 1)
+        reader = InputReader(self.session, self.hub, self.viewer_id, track.name, remote, channels)
+        self.readers[track.name] = reader
+        reader.start()
+
+    # TrackControls (called by the router) -----------------------------------
+
+    def set_paused(self, name: str, paused: bool) -> bool:
+        """Pause or resume output track `name` for this viewer."""
+        track = self.outbound.get(name)
+        if track is None:
+            return False
+        track.set_paused(paused)
+        return True
+
+    def publish(self, name: str) -> tuple[str, str] | None:
+        """Claim input track `name` for this viewer, or say why not."""
+        if name not in self._input_names:
+            known = ", ".join(sorted(self._input_names)) or "none"
+            return ("publish_refused", f"{name!r} is not an input track (input tracks: {known})")
+        if not self.hub.claim_input(name, self.viewer_id):
+            return ("publish_refused", f"input track {name!r} is held by another viewer")
+        return None
+
+    def unpublish(self, name: str) -> None:
+        """Release input track `name` if this viewer holds it."""
+        reader = self.readers.get(name)
+        if reader is not None:
+            reader.release()
+        elif self.hub.release_input(name, self.viewer_id):
+            self.session.inputs[name].close()
+
+    # lifecycle -------------------------------------------------------------
+
+    def _on_connection_state(self) -> None:
+        state = self.pc.connectionState
+        if self.state == "closed":
+            return
+        if state == "connecting" and self.state == "new":
+            self.state = "connecting"
+        elif state == "connected":
+            self.state = "connected"
+            if not self._joined:
+                self._joined = True
+                self._join_task = self._spawn(self._join())
+        elif state in ("failed", "closed"):
+            self._spawn(self.close(f"connection {state}"))
+
+    def _spawn(self, coro: Any) -> asyncio.Task[Any]:
+        task = asyncio.ensure_future(coro)
+        # The loop keeps only weak references to tasks.
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        return task
+
+    async def _join(self) -> None:
+        try:
+            await self.session.viewer_joined(self.viewer_id)
+        except Exception:
+            log.exception("viewer %s: viewer_joined failed", self.viewer_id)
+
+    async def _watch(self) -> None:
+        last_count, last_seen = -1, time.monotonic()
+        while True:
+            await asyncio.sleep(LIVENESS_TICK)
+            if self.state != "connected":
+                last_seen = time.monotonic()
+                continue
+            count = await self._packets_received()
+            now = time.monotonic()
+            if count != last_count:
+                last_count, last_seen = count, now
+            last_seen = max(last_seen, self.router.last_frame_at or 0.0)
+            video_flowing = any(
+                t.kind == "video"
+                and t.last_sent is not None
+                and now - t.last_sent < SILENT_WITH_VIDEO
+                for t in self.outbound.values()
+            )
+            limit = SILENT_WITH_VIDEO if video_flowing else SILENT_OTHERWISE
+            if now - last_seen > limit:
+                silent = now - last_seen
+                log.info("viewer %s: nothing received for %.1f s; closing", self.viewer_id, silent)
+                self._spawn(self.close(f"viewer unresponsive for {limit:g} s"))
+                return
+
+    async def _packets_received(self) -> int:
+        report = await self.pc.getStats()
+        return sum(
+            getattr(s, "packetsReceived", 0) or 0 for s in report.values() if s.type == "transport"
+        )
+
+    async def close(self, reason: str | None = None) -> None:
+        """Close the connection: `SessionEnded` first (best effort), then everything else.
+
+        Safe to call several times and from several tasks; all wait for the one close.
+        """
+        if self._close_task is None:
+            self.close_reason = reason
+            self._close_task = asyncio.ensure_future(self._close(reason))
+        await asyncio.shield(self._close_task)
+
+    async def _close(self, reason: str | None) -> None:
+        was = self.state
+        self.state = "closed"
+        if was != "new" and self.router.send(SessionEnded(reason or "connection closed")):
+            await self.router.flush()
+        for unsubscribe in self._unsubscribe:
+            with contextlib.suppress(ValueError):
+                unsubscribe()
+        if self._watch_task is not None and self._watch_task is not asyncio.current_task():
+            self._watch_task.cancel()
+        for track in self.outbound.values():
+            track.stop()
+        for reader in self.readers.values():
+            await reader.stop()
+        await self.router.close()
+        await self._abandon()
+        if self._join_task is not None:
+            with contextlib.suppress(Exception):
+                await self._join_task
+        if self._joined:
+            try:
+                await self.session.viewer_left(self.viewer_id)
+            except Exception:
+                log.exception("viewer %s: viewer_left failed", self.viewer_id)
+        log.info("viewer %s closed (%s)", self.viewer_id, reason or "closed")
+        if self.on_closed is not None:
+            try:
+                self.on_closed(self)
+            except Exception:
+                log.exception("viewer %s: on_closed callback failed", self.viewer_id)
+
+    async def _abandon(self) -> None:
+        try:
+            await asyncio.wait_for(self.pc.close(), CLOSE_TIMEOUT)
+        except Exception:
+            log.warning("viewer %s: closing the connection failed", self.viewer_id, exc_info=True)
+
+    def stats(self) -> dict[str, Any]:
+        """This viewer's counters: state, tracks, data channels."""
+        return {
+            "state": self.state,
+            "tracks": {n: t.stats() for n, t in self.outbound.items()},
+            "inputs": {
+                n: {"frames": r.frames, "refused": r.refused} for n, r in self.readers.items()
+            },
+            "channels": self.router.stats(),
+        }

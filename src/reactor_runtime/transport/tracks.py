@@ -1,0 +1,248 @@
+"""A viewer's media tracks: outbound (hub packets to aiortc) and inbound (aiortc to inputs).
+
+`OutboundTrack.recv()` returns already-encoded `av.Packet`s: aiortc's `RTCRtpSender`
+then only packetizes them (`encoder.pack`), so a frame encoded once by the `MediaHub`
+serves every viewer. Each track has a small bounded queue; when a slow viewer lets it
+overflow, video is dropped up to the next keyframe (a VP8/H.264 stream cannot skip a
+delta frame) and audio drops its oldest packet.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+import av
+import numpy as np
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+
+from ..media.input_buffer import InputFrame
+from .encoders import AUDIO_RATE, VideoCodec
+
+if TYPE_CHECKING:
+    from ..session import Session
+    from .hub import MediaHub
+
+log = logging.getLogger(__name__)
+
+VIDEO_QUEUE = 8
+"""Encoded pictures a viewer may lag behind (~0.27 s at 30 fps) before video skips ahead."""
+AUDIO_QUEUE = 25
+"""Opus packets (0.5 s) a viewer may lag behind before the oldest are dropped."""
+
+
+class OutboundTrack(MediaStreamTrack):
+    """One model output track as sent to one viewer; `recv()` yields encoded packets.
+
+    The video codec is fixed by negotiation (`bind`). The track subscribes to the hub
+    when aiortc first asks for media (the connection is up), so nothing queues before.
+    """
+
+    def __init__(self, hub: MediaHub, name: str, kind: str) -> None:
+        """Carry output track `name` (`kind` "video" or "audio") from `hub`."""
+        super().__init__()
+        self.kind = kind
+        self.name = name
+        self.hub = hub
+        self.codec: VideoCodec | None = None
+        self.paused = False
+        self.sent = 0
+        self.dropped = 0
+        self.last_sent: float | None = None
+        self._queue: collections.deque[av.Packet] = collections.deque()
+        self._limit = VIDEO_QUEUE if kind == "video" else AUDIO_QUEUE
+        self._ready = asyncio.Event()
+        self._subscribed = False
+        self._started = False
+        self._need_keyframe = kind == "video"
+
+    def bind(self, codec: VideoCodec | None) -> None:
+        """Fix the negotiated video codec (None for audio); before the first `recv()`."""
+        self.codec = codec
+
+    async def recv(self) -> av.Packet:  # type: ignore[override]
+        """The next packet for this viewer.
+
+        Raises:
+            MediaStreamError: the track was stopped (the viewer left).
+        """
+        if not self._started:
+            self._started = True
+            self._set_subscribed(not self.paused)
+        while not self._queue:
+            if self.readyState != "live":
+                raise MediaStreamError
+            self._ready.clear()
+            await self._ready.wait()
+        if self.readyState != "live":
+            raise MediaStreamError
+        self.sent += 1
+        self.last_sent = time.monotonic()
+        return self._queue.popleft()
+
+    def push(self, packet: av.Packet) -> None:
+        """Queue one packet from the hub (on the loop); never blocks."""
+        if self.kind == "video":
+            if self._need_keyframe and not packet.is_keyframe:
+                return
+            self._need_keyframe = False
+            if len(self._queue) >= self._limit:
+                self.dropped += len(self._queue)
+                self._queue.clear()
+                if not packet.is_keyframe:
+                    self._want_keyframe()
+                    return
+        elif len(self._queue) >= self._limit:
+            self._queue.popleft()
+            self.dropped += 1
+        self._queue.append(packet)
+        self._ready.set()
+
+    def set_paused(self, paused: bool) -> None:
+        """Pause (stop sending to this viewer) or resume; video resumes at a keyframe."""
+        if paused == self.paused:
+            return
+        self.paused = paused
+        if paused:
+            self.dropped += len(self._queue)
+            self._queue.clear()
+        if self._started:
+            self._set_subscribed(not paused)
+
+    def request_keyframe(self) -> None:
+        """The viewer's decoder asked for a keyframe (RTCP PLI/FIR)."""
+        if self.kind == "video" and self.codec is not None and self._subscribed:
+            self.hub.request_keyframe(self.name, self.codec)
+
+    def stop(self) -> None:
+        """End the track: unsubscribe and wake a waiting `recv()`."""
+        self._set_subscribed(False)
+        super().stop()
+        self._ready.set()
+
+    def stats(self) -> dict[str, Any]:
+        """Counters of this viewer's track."""
+        return {
+            "sent": self.sent,
+            "dropped": self.dropped,
+            "queued": len(self._queue),
+            "paused": self.paused,
+            "codec": self.codec or ("opus" if self.kind == "audio" else None),
+        }
+
+    def _want_keyframe(self) -> None:
+        self._need_keyframe = True
+        self.request_keyframe()
+
+    def _set_subscribed(self, subscribed: bool) -> None:
+        if subscribed == self._subscribed:
+            return
+        self._subscribed = subscribed
+        if subscribed:
+            self._need_keyframe = self.kind == "video"
+            self.hub.subscribe(self)
+        else:
+            self.hub.unsubscribe(self)
+
+
+class InputReader:
+    """Read one client-sent track and push its frames into the session's input buffer.
+
+    The first frame opens the buffer (`reset`) and claims the track for this viewer; a
+    track another viewer holds is read and discarded. The end of the track closes it.
+    """
+
+    def __init__(
+        self,
+        session: Session,
+        hub: MediaHub,
+        viewer_id: str,
+        name: str,
+        track: MediaStreamTrack,
+        channels: int = 1,
+    ) -> None:
+        """Read `track` into input track `name` (audio converted to `channels`)."""
+        self.session = session
+        self.hub = hub
+        self.viewer_id = viewer_id
+        self.name = name
+        self.track = track
+        self.channels = channels
+        self.frames = 0
+        self.refused = 0
+        self.open = False
+        self._resampler: av.AudioResampler | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        """Start reading (on the server loop)."""
+        self._task = asyncio.get_running_loop().create_task(
+            self._run(), name=f"input:{self.viewer_id}:{self.name}"
+        )
+
+    async def stop(self) -> None:
+        """Stop reading and close the input if this viewer fed it."""
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        self.release()
+
+    def release(self) -> None:
+        """Close the input buffer and free the track if this viewer holds it."""
+        if self.hub.release_input(self.name, self.viewer_id) or self.open:
+            self.session.inputs[self.name].close()
+        self.open = False
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            while True:
+                frame = await self.track.recv()
+                arrived = time.monotonic()
+                if not self.hub.claim_input(self.name, self.viewer_id):
+                    self.refused += 1
+                    if self.refused == 1:
+                        log.info(
+                            "viewer %s: input %r is held by viewer %s; its frames are dropped",
+                            self.viewer_id,
+                            self.name,
+                            self.hub.input_owner(self.name),
+                        )
+                    continue
+                if not self.open:
+                    self.session.inputs[self.name].reset()
+                    self.open = True
+                if isinstance(frame, av.VideoFrame):
+                    # ~1-3 ms per 640x480 picture: keep it off the loop.
+                    data = await loop.run_in_executor(None, _to_rgb, frame)
+                else:
+                    data = self._to_samples(frame)
+                    if data is None:
+                        continue
+                pts = float(frame.pts * frame.time_base) if frame.pts is not None else None
+                self.session.push_input(self.name, InputFrame(data, pts, arrived))
+                self.frames += 1
+        except MediaStreamError:
+            log.debug("viewer %s: input %r ended", self.viewer_id, self.name)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("viewer %s: reading input %r failed", self.viewer_id, self.name)
+        finally:
+            self.release()
+
+    def _to_samples(self, frame: av.AudioFrame) -> np.ndarray | None:
+        if self._resampler is None:
+            layout = "mono" if self.channels == 1 else "stereo"
+            self._resampler = av.AudioResampler(format="s16p", layout=layout, rate=AUDIO_RATE)
+        arrays = [f.to_ndarray() for f in self._resampler.resample(frame)]
+        if not arrays:
+            return None
+        return np.ascontiguousarray(np.concatenate(arrays, axis=1), dtype=np.int16)
+
+
+def _to_rgb(frame: av.VideoFrame) -> np.ndarray:
+    return frame.to_ndarray(format="rgb24")

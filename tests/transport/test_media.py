@@ -1,0 +1,143 @@
+"""Media over real aiortc peers: the answer, outbound video/audio, inbound webcam, fan-out."""
+
+from __future__ import annotations
+
+import itertools
+import re
+
+import pytest
+
+from reactor_runtime.transport import MediaHub
+
+
+async def test_the_answer_keeps_mids_in_order_with_one_stream_and_inline_candidates(
+    make_peer, make_client
+):
+    client = make_client(webcam=True, labels=("data", "control"))
+    peer = make_peer()
+    offer = await client.offer()
+    answer = await peer.answer(offer, client.mapping)
+
+    def mids(sdp: str) -> list[str]:
+        return re.findall(r"^a=mid:(\S+)", sdp, re.M)
+
+    assert mids(answer) == mids(offer)
+    sections = answer.split("\r\nm=")[1:]
+    directions = [re.search(r"a=(sendonly|recvonly|sendrecv|inactive)", s) for s in sections]
+    assert [d.group(1) if d else None for d in directions] == [
+        "sendonly",
+        "sendonly",
+        "recvonly",
+        None,
+    ]
+    streams = {m.split()[0] for m in re.findall(r"^a=msid:(.+)$", answer, re.M)}
+    assert len(streams) == 1, "all outbound tracks share one msid stream (lip-sync)"
+    assert "a=candidate:" in answer and "127.0.0.1" in answer
+    size = int(re.search(r"a=max-message-size:(\d+)", answer).group(1))
+    assert size >= 262144
+    assert "x-reactor" not in answer
+    video = sections[0]
+    first_codec = re.search(r"a=rtpmap:\d+ (\S+)/", video).group(1)
+    assert first_codec == "VP8"
+
+
+async def test_video_and_audio_arrive_with_their_sizes_and_contiguous_audio_pts(
+    make_peer, make_client
+):
+    client = make_client()
+    peer = make_peer()
+    await client.connect(peer)
+    video = await client.wait_frames("main_video", 10)
+    audio = await client.wait_frames("main_audio", 30)
+    assert peer.state == "connected"
+    assert (video[-1].width, video[-1].height) == (160, 120)
+    assert all(f.samples == 960 and f.sample_rate == 48_000 for f in audio)
+    steps = {b.pts - a.pts for a, b in itertools.pairwise(audio)}
+    assert steps == {960}, f"audio pts must advance 960 per packet, saw steps {steps}"
+    tone = audio[-1].to_ndarray()
+    assert abs(tone).max() > 1000, "the model's tone arrives, not silence"
+
+
+async def test_an_inbound_webcam_track_reaches_the_session_input(
+    session, make_peer, make_client, wait_until
+):
+    client = make_client(webcam=True)
+    peer = make_peer()
+    await client.connect(peer)
+    webcam = session.inputs.webcam
+    await wait_until(lambda: webcam.received >= 5, timeout=10)
+    frame = webcam.try_read()
+    assert frame.data.shape == (120, 160, 3) and frame.data.dtype.name == "uint8"
+    assert abs(int(frame.data[60, 80, 1]) - 90) < 12
+    assert peer.hub.input_owner("webcam") == "viewer-1"
+    await client.close()
+    await wait_until(lambda: webcam.closed, timeout=6)
+
+
+async def test_two_viewers_get_frames_from_one_encode(
+    session, hub, make_peer, make_client, wait_until
+):
+    first, second = make_client(), make_client()
+    await first.connect(make_peer("viewer-1"))
+    await second.connect(make_peer("viewer-2"))
+    await first.wait_frames("main_video", 15)
+    await second.wait_frames("main_video", 15)
+    stats = hub.stats()["video"]["main_video"]
+    assert stats["codecs"] == ["vp8"]
+    # One encode per paced frame, however many viewers watch.
+    assert stats["encoded"] + stats["skipped"] <= hub.frames
+    assert hub.stats()["subscribers"]["main_video/vp8"] == 2
+
+
+async def test_h264_is_sent_when_preferred_and_offered(session, make_peer, make_client):
+    h264_hub = MediaHub(session, video_codec="h264")
+    h264_hub.start()
+    try:
+        client = make_client()
+        answer = await client.connect(make_peer(hub=h264_hub))
+        video = answer.split("\r\nm=")[1]
+        assert re.search(r"a=rtpmap:\d+ (\S+)/", video).group(1) == "H264"
+        frames = await client.wait_frames("main_video", 5)
+        assert (frames[-1].width, frames[-1].height) == (160, 120)
+    finally:
+        h264_hub.stop()
+
+
+async def test_candidates_trickled_before_the_offer_are_applied_after_it(make_peer, make_client):
+    client = make_client()
+    peer = make_peer()
+    offer = await client.offer(strip_candidates=True)
+    await peer.add_candidates([*client.candidates(), {"candidate": "garbage"}, 7], is_final=False)
+    await peer.add_candidates([], is_final=True)
+    await client.accept(await peer.answer(offer, client.mapping))
+    await client.wait_frames("main_video", 3)
+    ice = peer.pc.getTransceivers()[0].receiver.transport.transport
+    trickled = {
+        c.split()[4] + ":" + c.split()[5] for c in (e["candidate"] for e in client.candidates())
+    }
+    remote = {f"{c.ip}:{c.port}" for c in ice.getRemoteCandidates()}
+    assert trickled and trickled <= remote, "each candidate applied once, duplicates per mid merged"
+    assert len(ice.getRemoteCandidates()) == len(trickled)
+
+
+@pytest.mark.parametrize(
+    ("mutate", "field"),
+    [
+        (lambda offer, mapping: ("not sdp", mapping), "sdp_offer"),
+        (lambda offer, mapping: (offer, {"mid": "0"}), "track_mapping"),
+        (lambda offer, mapping: (offer, [{**mapping[0], "mid": "9"}, mapping[1]]), "mid"),
+        (lambda offer, mapping: (offer, [{**mapping[0], "name": "nope"}, mapping[1]]), "name"),
+        (lambda offer, mapping: (offer, [{**mapping[0], "kind": "audio"}, mapping[1]]), "kind"),
+        (lambda offer, mapping: (offer, mapping[:1]), "no entry"),
+    ],
+)
+async def test_a_malformed_offer_or_mapping_is_refused_naming_the_field(
+    make_peer, make_client, mutate, field
+):
+    client = make_client()
+    offer = await client.offer()
+    peer = make_peer()
+    bad_offer, bad_mapping = mutate(offer, client.mapping)
+    with pytest.raises(ValueError, match=field):
+        await peer.answer(bad_offer, bad_mapping)
+    assert peer.state == "closed"
