@@ -97,13 +97,15 @@ def find_project(directory: str | None, overrides: list[tuple[list[str], Any]]) 
     else:
         module_name, class_name = DEMO.split(":")
         try:
-            model_class = getattr(importlib.import_module(module_name), class_name)
+            module = importlib.import_module(module_name)
+            model_class = getattr(module, class_name)
         except (ImportError, AttributeError):
             raise UsageError(
                 f"no model directory given and the built-in demo ({DEMO}) is not available; "
                 f"pass DIR (a directory with reactor.yaml)"
             ) from None
-        project = Project(model_class, getattr(model_class, "name", None) or "demo", {})
+        make = getattr(module, "project", None)
+        project = make() if callable(make) else Project(model_class, "demo", {})
     for path, value in overrides:
         target = project.config
         for key in path[:-1]:
