@@ -18,10 +18,11 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from .. import __version__
 from .cors import CorsMiddleware
-from .metrics import metrics_text, registry_for
+from .errors import ApiError
+from .metrics import health_report, metrics_text, registry_for
 from .pages import fallback_index, schema_document, web_file
 from .requests import check_api_version, json_body, parse_candidates, parse_cid, parse_offer
-from .runtime import ApiError, Runtime
+from .runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -163,7 +164,7 @@ def create_app(runtime: Runtime) -> FastAPI:
 
     @app.get("/health")
     async def health() -> JSONResponse:
-        report = runtime.health()
+        report = health_report(runtime)
         return JSONResponse(report, status_code=503 if report["status"] == "error" else 200)
 
     @app.get("/metrics")

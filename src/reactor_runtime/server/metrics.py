@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
@@ -113,3 +114,32 @@ def registry_for(runtime: Runtime) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(RuntimeCollector(runtime))
     return registry
+
+
+def health_report(runtime: Runtime) -> dict[str, Any]:
+    """What `/health` reports: state, viewers, uptime, model, counters, media."""
+    status = "error" if runtime.load_error else "ok" if runtime.loaded else "loading"
+    hub_stats = getattr(runtime.hub, "stats", None)
+    try:
+        media = hub_stats() if callable(hub_stats) else None
+    except Exception as exc:
+        # Health must answer even when a component's counters cannot be read.
+        media = {"error": repr(exc)}
+    return {
+        "status": status,
+        "state": runtime.state,
+        "session_id": runtime.session_id,
+        "viewers": len(runtime.session.viewers),
+        "connections": runtime.connection_count,
+        "uptime_s": round(time.monotonic() - runtime.started_at, 3),
+        "model": {
+            "name": runtime.model_name,
+            "version": runtime.model_version,
+            "loaded": runtime.loaded,
+            "error": runtime.load_error,
+        },
+        "sessions_started": runtime.sessions_started,
+        "commands": runtime.commands.as_dict(),
+        "stats": runtime.session.stats(),
+        "media": media,
+    }

@@ -13,7 +13,7 @@ from typing import Any
 
 from fastapi import Request
 
-from .runtime import ApiError
+from .errors import ApiError
 
 API_VERSION = 1
 """The `Reactor-API-Version` this server speaks."""

@@ -25,7 +25,6 @@ import contextlib
 import inspect
 import itertools
 import logging
-import random
 import time
 from collections.abc import Callable
 from typing import Any
@@ -33,27 +32,17 @@ from typing import Any
 from .. import __version__
 from ..protocol import version_for_route
 from ..session import Session
-from .connections import Connection, Peer, close_peer
+from .connections import Peer, close_peer
+from .errors import ApiError
 from .metrics import CommandCounter
+from .table import ConnectionTable
 
 log = logging.getLogger(__name__)
 
 NIL_SESSION_ID = "00000000-0000-0000-0000-000000000000"
-CID_RANGE = (1002, 9999)
-"""Connection ids minted by `POST T/connections` (1001 was the flat route's in 2.10.1)."""
 
 PeerFactory = Callable[..., Peer]
 HubFactory = Callable[[Session], Any]
-
-
-class ApiError(Exception):
-    """A request the runtime refuses; `status` and `detail` become the HTTP answer."""
-
-    def __init__(self, status: int, detail: str, headers: dict[str, str] | None = None) -> None:
-        super().__init__(detail)
-        self.status = status
-        self.detail = detail
-        self.headers = headers or {}
 
 
 def _transport(video_codec: str) -> tuple[PeerFactory, HubFactory]:
@@ -131,8 +120,7 @@ class Runtime:
         self._epoch = 0
         self._had_viewer = False
         self._last_activity = 0.0
-        self._flat: Connection | None = None
-        self._connections: dict[int, Connection] = {}
+        self.table = ConnectionTable(max_connections)
         self._viewer_ids: set[str] = set()
         self._viewer_seq = itertools.count(1)
         self._lock: asyncio.Lock | None = None
@@ -191,6 +179,11 @@ class Runtime:
         await self.session.stop()
 
     # session epochs ----------------------------------------------------------------------
+
+    @property
+    def session_id(self) -> str:
+        """The id of the hosted session (the nil UUID, in every epoch)."""
+        return NIL_SESSION_ID
 
     @property
     def running(self) -> bool:
@@ -274,8 +267,7 @@ class Runtime:
             watcher, self._watcher = self._watcher, None
             if watcher is not None and watcher is not asyncio.current_task():
                 watcher.cancel()
-            connections = self._all_connections()
-            self._flat, self._connections = None, {}
+            connections = self.table.clear()
             await asyncio.gather(*(c.close(reason) for c in connections))
             # A peer that never reported its viewer gone must not leave the model "connected".
             for viewer in list(self._viewer_ids & self.session.viewers):
@@ -316,62 +308,18 @@ class Runtime:
             raise ApiError(404, f"unknown session {sid!r}; the running session is {NIL_SESSION_ID}")
         self.touch()
 
-    def _all_connections(self) -> list[Connection]:
-        return [c for c in (self._flat, *self._connections.values()) if c is not None]
-
     @property
     def connection_count(self) -> int:
-        """Live connections (flat and scoped) of the running session; failed ones excluded."""
-        return sum(1 for c in self._all_connections() if c.failure is None)
+        """Live connections (flat and scoped) of the running session."""
+        return self.table.live
 
     def new_connection(self) -> int:
-        """Mint a connection id (random, unique in the session).
+        """Mint a connection id (random in 1002-9999, unique in the session).
 
         Raises:
             ApiError: 503 when the connection limit or the id space is exhausted.
         """
-        self._check_room()
-        low, high = CID_RANGE
-        if len(self._connections) > (high - low) // 2:
-            free = [i for i in range(low, high + 1) if i not in self._connections]
-            if not free:
-                raise ApiError(503, "connection ids exhausted")
-            cid = random.choice(free)
-        else:
-            cid = random.randint(low, high)
-            while cid in self._connections:
-                cid = random.randint(low, high)
-        self._connections[cid] = Connection(cid)
-        return cid
-
-    def _check_room(self) -> None:
-        failed = [cid for cid, c in self._connections.items() if c.failure is not None]
-        # Failed ones are kept so their GET can report why; only the last few are worth it.
-        for cid in failed[: max(len(failed) - self.max_connections, 0)]:
-            del self._connections[cid]
-        if self.connection_count >= self.max_connections:
-            raise ApiError(503, f"connection limit reached ({self.max_connections} peers)")
-
-    def connection(self, cid: int | None, *, adopt: bool = False) -> Connection:
-        """The flat connection (`cid` None) or connection `cid`.
-
-        Raises:
-            ApiError: 404 for an unknown `cid` unless `adopt`; 503 when full.
-        """
-        if cid is None:
-            if self._flat is None:
-                if not adopt:
-                    raise ApiError(404, "no offer was made on this session's flat sdp_params")
-                self._check_room()
-                self._flat = Connection(None)
-            return self._flat
-        conn = self._connections.get(cid)
-        if conn is None:
-            if not adopt:
-                raise ApiError(404, f"unknown connection {cid}; create one with POST connections")
-            self._check_room()
-            conn = self._connections[cid] = Connection(cid)
-        return conn
+        return self.table.mint()
 
     def offer(self, cid: int | None, offer_sdp: str, track_mapping: list[dict[str, Any]]) -> None:
         """Start answering an offer in the background; a previous peer there is replaced.
@@ -379,7 +327,7 @@ class Runtime:
         Raises:
             ApiError: 503 when full.
         """
-        conn = self.connection(cid, adopt=True)
+        conn = self.table.get(cid, adopt=True)
         assert self._peer_factory is not None
         viewer_id = f"s{self._epoch}-{cid if cid is not None else 'flat'}-{next(self._viewer_seq)}"
         holder: list[Peer] = []
@@ -389,7 +337,7 @@ class Runtime:
             viewer_id=viewer_id,
             family=version_for_route("flat" if cid is None else "connections"),
             ice_servers=self.ice_servers,
-            on_closed=lambda *_: self._peer_closed(conn, holder[0]),
+            on_closed=lambda *_: self.table.peer_closed(conn, holder[0]),
         )
         holder.append(peer)
         self._viewer_ids.add(viewer_id)
@@ -400,18 +348,6 @@ class Runtime:
     def _negotiation_failed(self, peer: Peer) -> None:
         self._spawn(close_peer(peer, None))
 
-    def _peer_closed(self, conn: Connection, peer: Peer) -> None:
-        # While negotiating, the answer task records the outcome (a rejected offer closes
-        # its peer before answer() raises); the connection must stay for the GET to see it.
-        if conn.peer is not peer or conn.pending or conn.failure is not None:
-            return
-        # The viewer is gone: free its slot (a later GET on it is a 404, as for any unknown id).
-        conn.peer = None
-        if conn is self._flat:
-            self._flat = None
-        elif conn.cid is not None and self._connections.get(conn.cid) is conn:
-            del self._connections[conn.cid]
-
     def answer(self, cid: int | None) -> str | None:
         """The answer SDP of a connection, or None while it is being negotiated.
 
@@ -419,7 +355,7 @@ class Runtime:
             ApiError: 404 for an unknown connection or one without an offer; the
                 negotiation's own status (4xx/504) if answering failed.
         """
-        conn = self.connection(cid)
+        conn = self.table.get(cid)
         if not conn.has_offer:
             raise ApiError(404, "no offer was received on this connection yet")
         if conn.failure is not None:
@@ -430,36 +366,13 @@ class Runtime:
         self, cid: int | None, candidates: list[dict[str, Any]], is_final: bool
     ) -> None:
         """Apply (or buffer until the offer) a batch of client ICE candidates."""
-        await self.connection(cid, adopt=True).add_candidates(candidates, is_final)
+        await self.table.get(cid, adopt=True).add_candidates(candidates, is_final)
 
     def _spawn(self, coro: Any) -> None:
         # The loop keeps only weak references to tasks; hold fire-and-forget ones here.
         task = asyncio.create_task(coro)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
-
-    # observability ------------------------------------------------------------------------
-
-    def health(self) -> dict[str, Any]:
-        """What `/health` reports: state, viewers, uptime, model, counters."""
-        status = "error" if self.load_error else "ok" if self.loaded else "loading"
-        return {
-            "status": status,
-            "state": self.state,
-            "session_id": NIL_SESSION_ID,
-            "viewers": len(self.session.viewers),
-            "connections": self.connection_count,
-            "uptime_s": round(time.monotonic() - self.started_at, 3),
-            "model": {
-                "name": self.model_name,
-                "version": self.model_version,
-                "loaded": self.loaded,
-                "error": self.load_error,
-            },
-            "sessions_started": self.sessions_started,
-            "commands": self.commands.as_dict(),
-            "stats": self.session.stats(),
-        }
 
 
 async def _maybe_await(method: Callable[[], Any] | None) -> None:
