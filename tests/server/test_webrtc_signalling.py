@@ -198,6 +198,61 @@ async def test_a_connection_with_trickled_candidates_connects_and_put_reconnects
         await again.close()
 
 
+async def connect_flat(api: httpx.AsyncClient, client: Client) -> None:
+    offer = await client.offer()
+    await api.post(T + "/sdp_params", json=body(offer, client))
+    await client.accept((await poll_like_the_sdks(api, T + "/sdp_params")).json()["sdp_answer"])
+    await client.connected()
+
+
+async def test_stop_session_sends_session_ended_then_closes_the_real_peer(
+    api: httpx.AsyncClient, served_real: ServedRuntime
+) -> None:
+    client = Client()
+    received: list[str] = []
+    client.channels[0].on("message", received.append)
+    try:
+        await connect_flat(api, client)
+        while client.channels[0].readyState != "open" or not served_real.runtime.session.viewers:
+            await asyncio.sleep(0.05)
+        stopped = await api.post("/stop_session", json={"reason": "bye now"})
+        assert stopped.status_code == 200
+        deadline = time.monotonic() + 5
+        while client.pc.connectionState not in ("closed", "failed"):
+            assert time.monotonic() < deadline, client.pc.connectionState
+            await asyncio.sleep(0.05)
+        ended = [m for m in received if isinstance(m, str) and "sessionEnded" in m]
+        assert ended and "bye now" in ended[0]
+        assert served_real.runtime.session.viewers == set()
+        assert (await api.get("/session")).json()["state"] == "READY"
+    finally:
+        await client.close()
+
+
+async def test_a_viewer_that_leaves_orphans_the_session_which_then_ends(
+    api: httpx.AsyncClient, served_real: ServedRuntime
+) -> None:
+    served_real.runtime.orphan_timeout = 0.5
+    await api.post("/stop_session")
+    await api.post("/start_session")
+    client = Client()
+    try:
+        await connect_flat(api, client)
+        deadline = time.monotonic() + 5
+        while (await api.get("/session")).json()["state"] != "STREAMING":
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.05)
+    finally:
+        await client.close()
+    deadline = time.monotonic() + 10
+    while (await api.get("/session")).json()["state"] != "READY":
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.1)
+    model = served_real.runtime.session.model
+    assert model.connects == 1 and model.disconnects == 1
+    assert (await api.post("/start_session")).json()["state"] == "WAITING"
+
+
 async def test_a_malformed_offer_fails_on_the_post_or_the_next_get_never_500(
     api: httpx.AsyncClient,
 ) -> None:
