@@ -94,10 +94,11 @@ class Emitter:
         started = time.monotonic()
         video, audio = self.validate(output)
         self.emits += 1
+        # Always yield once: a run() loop whose only await is emit() must still let
+        # command handlers and viewer hooks in, even when the buffer has room.
+        await asyncio.sleep(0)
         if not self.has_viewer():
             self.buffer.count_discarded(max((a.shape[0] for a in video.values()), default=1))
-            # Yield, so that a model looping on emit() still lets hooks and commands in.
-            await asyncio.sleep(0)
             return False
         frames = split_emit(
             video, self._to_transport_rate(audio), emit_seq=self.emits, produced_at=started

@@ -1,0 +1,75 @@
+import asyncio
+import threading
+
+import numpy as np
+import pytest
+
+from reactor_runtime import FIFO, LATEST, InputClosed, InputFrame
+from reactor_runtime.media.input_buffer import InputBuffer, Inputs
+
+
+def push(buf: InputBuffer, *values: int) -> None:
+    for v in values:
+        buf.push(InputFrame(np.full((2, 2, 3), v, np.uint8), pts=v / 30))
+
+
+def ids(frames) -> list[int]:
+    return [int(f.data[0, 0, 0]) for f in frames]
+
+
+def test_latest_takes_the_newest_and_counts_skipped():
+    buf = InputBuffer("webcam")
+    buf.reset()
+    push(buf, 1, 2, 3)
+    assert int(buf.try_read().data[0, 0, 0]) == 3
+    assert buf.skipped == 2 and buf.try_read() is None
+
+
+def test_fifo_takes_the_oldest_n():
+    buf = InputBuffer("webcam")
+    buf.reset()
+    push(buf, 1, 2, 3)
+    assert ids(buf.try_read(2, FIFO)) == [1, 2]
+    assert buf.try_read(2, FIFO) is None
+    assert ids([buf.try_read(1, FIFO)]) == [3]
+
+
+def test_full_buffer_drops_the_oldest_and_counts_it():
+    buf = InputBuffer("webcam", capacity=2)
+    buf.reset()
+    push(buf, 1, 2, 3)
+    assert buf.dropped == 1
+    assert ids(buf.try_read(2, LATEST)) == [2, 3]
+
+
+async def test_read_waits_for_a_frame_pushed_from_another_thread():
+    buf = InputBuffer("webcam")
+    buf.reset()
+    threading.Timer(0.05, push, (buf, 9)).start()
+    got = await buf.read(timeout=2.0)
+    assert int(got.data[0, 0, 0]) == 9
+
+
+async def test_read_times_out_with_a_clear_error():
+    buf = InputBuffer("webcam")
+    buf.reset()
+    with pytest.raises(TimeoutError, match="input 'webcam'"):
+        await buf.read(timeout=0.05)
+
+
+async def test_close_wakes_a_blocked_read_with_input_closed():
+    buf = InputBuffer("webcam")
+    buf.reset()
+    reader = asyncio.create_task(buf.read())
+    await asyncio.sleep(0.02)
+    buf.close()
+    with pytest.raises(InputClosed, match="webcam"):
+        await asyncio.wait_for(reader, 1.0)
+
+
+def test_bad_n_and_unknown_track_name_the_problem():
+    inputs = Inputs(["webcam"])
+    with pytest.raises(ValueError, match=r"input 'webcam': n must be"):
+        inputs.webcam.try_read(0)
+    with pytest.raises(AttributeError, match=r"no input track 'mic' \(declared: webcam\)"):
+        _ = inputs.mic

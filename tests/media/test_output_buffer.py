@@ -1,0 +1,66 @@
+import asyncio
+
+import numpy as np
+import pytest
+
+from reactor_runtime.media.frames import Frame
+from reactor_runtime.media.output_buffer import OutputBuffer
+
+
+def frame(i: int = 0) -> Frame:
+    return Frame(video={"v": np.full((2, 2, 3), i, np.uint8)}, audio={})
+
+
+async def test_put_waits_while_the_buffer_holds_buffer_size_frames():
+    buf = OutputBuffer(capacity=2)
+    assert await buf.put(frame(0))
+    assert await buf.put(frame(1))
+    third = asyncio.create_task(buf.put(frame(2)))
+    await asyncio.sleep(0.05)
+    assert not third.done() and buf.depth == 2
+    assert buf.get_nowait().video["v"][0, 0, 0] == 0
+    assert await asyncio.wait_for(third, 1.0) is True
+    assert [buf.get_nowait().video["v"][0, 0, 0] for _ in range(2)] == [1, 2]
+
+
+async def test_drop_true_drops_instead_of_waiting_and_counts_it():
+    buf = OutputBuffer(capacity=1)
+    assert await buf.put(frame(), drop=True)
+    assert await buf.put(frame(), drop=True) is False
+    assert buf.stats.dropped_frames == 1 and buf.stats.emitted_frames == 1
+
+
+async def test_flush_empties_the_buffer_and_frees_a_waiting_put():
+    buf = OutputBuffer(capacity=1)
+    await buf.put(frame(0))
+    waiting = asyncio.create_task(buf.put(frame(1)))
+    await asyncio.sleep(0.02)
+    assert buf.flush() == 1
+    assert await asyncio.wait_for(waiting, 1.0) is True
+    assert buf.stats.flushed_frames == 1 and buf.depth == 1
+
+
+async def test_get_waits_for_a_frame_put_from_another_thread():
+    buf = OutputBuffer(capacity=2)
+    getter = asyncio.create_task(buf.get())
+    await asyncio.sleep(0.01)
+
+    def producer() -> None:
+        asyncio.run(buf.put(frame(7)))
+
+    await asyncio.to_thread(producer)
+    got = await asyncio.wait_for(getter, 1.0)
+    assert got.video["v"][0, 0, 0] == 7
+
+
+def test_fps_is_settable_and_checked():
+    buf = OutputBuffer(fps=30)
+    buf.fps = 12.5
+    assert buf.fps == 12.5
+    with pytest.raises(ValueError, match=r"output_buffer\.fps.*got -1"):
+        buf.fps = -1
+
+
+def test_buffer_size_below_one_is_refused():
+    with pytest.raises(ValueError, match="buffer_size"):
+        OutputBuffer(capacity=0)

@@ -1,0 +1,104 @@
+import pytest
+
+from reactor_runtime import CommandError, InputField, ModelMessage, ReactorModel, connected, event
+from reactor_runtime.events import CommandSet
+
+
+class Reply(ModelMessage):
+    value: float
+
+
+class Model(ReactorModel):
+    @event(name="set_speed", description="How fast")
+    async def set_speed(self, speed: float = InputField(1.0, ge=0, le=4, description="x")):
+        return Reply(speed)
+
+    @event(description="Pick a style")
+    def style(self, name: str = InputField(choices=["a", "b"]), bold: bool = False):
+        pass
+
+    @event(name="say", description="Say")
+    async def say(self, text: str = InputField(min_length=1, max_length=5), times: int = 1):
+        pass
+
+    @connected
+    async def hello(self):
+        pass
+
+
+COMMANDS = CommandSet.of(Model)
+
+
+def test_commands_and_hooks_are_collected_by_their_wire_names():
+    assert sorted(COMMANDS.commands) == ["say", "set_speed", "style"]
+    assert COMMANDS.on_connected == ["hello"]
+
+
+def test_valid_arguments_fill_defaults():
+    assert COMMANDS.get("set_speed").validate({}) == {"speed": 1.0}
+    assert COMMANDS.get("style").validate({"name": "b"}) == {"name": "b", "bold": False}
+
+
+def test_integral_doubles_are_accepted_for_integer_parameters():
+    assert COMMANDS.get("say").validate({"text": "hi", "times": 3.0}) == {"text": "hi", "times": 3}
+
+
+@pytest.mark.parametrize(
+    ("name", "args", "pattern"),
+    [
+        ("set_speed", {"speed": 5}, r"'speed'.*less than or equal to 4.*got 5"),
+        ("set_speed", {"speed": "fast"}, r"'speed'.*number.*got 'fast'"),
+        ("style", {}, r"argument 'name' is required"),
+        ("style", {"name": "c"}, r"'name'.*'a' or 'b'.*got 'c'"),
+        ("say", {"text": ""}, r"'text'.*at least 1"),
+        ("say", {"text": "toolong"}, r"'text'.*at most 5"),
+        ("say", {"text": "ok", "loud": True}, r"'loud' is not a parameter"),
+        ("say", [1, 2], r"expected an object of arguments, got list"),
+    ],
+)
+def test_invalid_arguments_raise_invalid_command_naming_the_field(name, args, pattern):
+    with pytest.raises(CommandError, match=pattern) as info:
+        COMMANDS.get(name).validate(args)
+    assert info.value.code == "invalid_command"
+
+
+def test_unknown_command_lists_the_known_ones():
+    with pytest.raises(CommandError, match=r"unknown command 'fly'.*say, set_speed, style"):
+        COMMANDS.get("fly")
+
+
+def test_capabilities_render_each_parameter_for_the_wire():
+    caps = {c["name"]: c for c in COMMANDS.capabilities()}
+    speed = caps["set_speed"]["schema"]["speed"]
+    assert caps["set_speed"]["description"] == "How fast"
+    assert speed["type"] == "number" and speed["minimum"] == 0 and speed["maximum"] == 4
+    assert speed["required"] is False and speed["description"] == "x"
+    assert caps["style"]["schema"]["name"] == {
+        "type": "string",
+        "required": True,
+        "enum": ["a", "b"],
+    }
+    assert caps["style"]["schema"]["bold"]["type"] == "boolean"
+    assert caps["say"]["schema"]["times"]["type"] == "integer"
+
+
+def test_openapi_has_one_operation_per_command():
+    doc = COMMANDS.openapi("demo", "1")
+    assert doc["openapi"] == "3.1.0"
+    assert set(doc["paths"]) == {"/commands/set_speed", "/commands/style", "/commands/say"}
+    body = doc["paths"]["/commands/set_speed"]["post"]["requestBody"]
+    assert body["content"]["application/json"]["schema"]["properties"]["speed"]["maximum"] == 4
+
+
+def test_two_handlers_for_one_name_are_refused():
+    class Twice(ReactorModel):
+        @event(name="x")
+        def a(self):
+            pass
+
+        @event(name="x")
+        def b(self):
+            pass
+
+    with pytest.raises(TypeError, match="two handlers for command 'x'"):
+        CommandSet.of(Twice)
