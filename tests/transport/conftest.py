@@ -18,7 +18,7 @@ from typing import Any
 import av
 import numpy as np
 import pytest
-from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from reactor_runtime import (
@@ -34,7 +34,7 @@ from reactor_runtime import (
 )
 from reactor_runtime.session import Session
 from reactor_runtime.transport import MediaHub, ViewerPeer
-from reactor_runtime.transport.ice import use_host_addresses
+from reactor_runtime.transport.ice import configuration, use_host_addresses
 
 WIDTH, HEIGHT = 160, 120
 SAMPLES_PER_FRAME = 1600  # 1/30 s at 48 kHz
@@ -47,6 +47,7 @@ class TinyOutput(Output):
 
 class TinyInput(Input):
     webcam: Video
+    mic: Audio
 
 
 class Echoed(ModelMessage):
@@ -110,6 +111,32 @@ class Webcam(MediaStreamTrack):
         return frame
 
 
+class Mic(MediaStreamTrack):
+    """A client microphone: a 440 Hz stereo tone in 20 ms frames, in real time."""
+
+    kind = "audio"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.n = 0
+        self.started: float | None = None
+
+    async def recv(self) -> av.AudioFrame:
+        if self.started is None:
+            self.started = time.monotonic()
+        await asyncio.sleep(max(0.0, self.started + self.n * 0.02 - time.monotonic()))
+        t = (self.n * 960 + np.arange(960)) / 48_000
+        tone = (np.sin(2 * np.pi * 440 * t) * 6000).astype(np.int16)
+        frame = av.AudioFrame.from_ndarray(
+            np.repeat(tone, 2)[np.newaxis], format="s16", layout="stereo"
+        )
+        frame.sample_rate = 48_000
+        frame.pts = self.n * 960
+        frame.time_base = fractions.Fraction(1, 48_000)
+        self.n += 1
+        return frame
+
+
 class Client:
     """An aiortc viewer that offers one transceiver per track, then its data channels."""
 
@@ -118,11 +145,13 @@ class Client:
         *,
         outputs: tuple[tuple[str, str], ...] = (("main_video", "video"), ("main_audio", "audio")),
         webcam: bool = False,
+        mic: bool = False,
         labels: tuple[str, ...] = ("data",),
     ) -> None:
-        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        self.pc = RTCPeerConnection(configuration([]))
         self.outputs = outputs
         self.webcam = Webcam() if webcam else None
+        self.mic = Mic() if mic else None
         self.labels = labels
         self.channels: dict[str, Any] = {}
         self.inbox: dict[str, asyncio.Queue[Any]] = defaultdict(asyncio.Queue)
@@ -137,6 +166,8 @@ class Client:
         transceivers = [(n, self.pc.addTransceiver(k, "recvonly")) for n, k in self.outputs]
         if self.webcam is not None:
             transceivers.append(("webcam", self.pc.addTransceiver(self.webcam, "sendonly")))
+        if self.mic is not None:
+            transceivers.append(("mic", self.pc.addTransceiver(self.mic, "sendonly")))
         for label in self.labels:
             channel = self.pc.createDataChannel(label)
             self.channels[label] = channel
@@ -145,7 +176,7 @@ class Client:
         await self.pc.setLocalDescription(await self.pc.createOffer())
         for name, t in transceivers:
             kind = t.kind
-            direction = "sendonly" if name == "webcam" else "recvonly"
+            direction = "sendonly" if name in ("webcam", "mic") else "recvonly"
             self.mapping.append({"mid": t.mid, "name": name, "kind": kind, "direction": direction})
             self._by_mid[t.mid] = name
         sdp = self.pc.localDescription.sdp

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import re
 
+import numpy as np
 import pytest
 
 from reactor_runtime.transport import MediaHub
@@ -58,20 +59,24 @@ async def test_video_and_audio_arrive_with_their_sizes_and_contiguous_audio_pts(
     assert abs(tone).max() > 1000, "the model's tone arrives, not silence"
 
 
-async def test_an_inbound_webcam_track_reaches_the_session_input(
+async def test_inbound_webcam_and_mic_reach_the_session_inputs(
     session, make_peer, make_client, wait_until
 ):
-    client = make_client(webcam=True)
+    client = make_client(webcam=True, mic=True)
     peer = make_peer()
     await client.connect(peer)
-    webcam = session.inputs.webcam
-    await wait_until(lambda: webcam.received >= 5, timeout=10)
+    webcam, mic = session.inputs.webcam, session.inputs.mic
+    await wait_until(lambda: webcam.received >= 5 and mic.received >= 10, timeout=10)
     frame = webcam.try_read()
     assert frame.data.shape == (120, 160, 3) and frame.data.dtype.name == "uint8"
     assert abs(int(frame.data[60, 80, 1]) - 90) < 12
+    sound = mic.try_read()
+    assert sound.data.dtype.name == "int16" and sound.data.shape == (1, 960), "mono, 20 ms"
+    assert np.abs(sound.data).max() > 1000 and sound.pts is not None
     assert peer.hub.input_owner("webcam") == "viewer-1"
     await client.close()
-    await wait_until(lambda: webcam.closed, timeout=6)
+    await wait_until(lambda: webcam.closed and mic.closed, timeout=6)
+    assert peer.hub.input_owner("webcam") is None
 
 
 async def test_two_viewers_get_frames_from_one_encode(
@@ -129,6 +134,7 @@ async def test_candidates_trickled_before_the_offer_are_applied_after_it(make_pe
         (lambda offer, mapping: (offer, [{**mapping[0], "name": "nope"}, mapping[1]]), "name"),
         (lambda offer, mapping: (offer, [{**mapping[0], "kind": "audio"}, mapping[1]]), "kind"),
         (lambda offer, mapping: (offer, mapping[:1]), "no entry"),
+        (lambda offer, mapping: (offer.replace("a=group:BUNDLE", "a=x"), mapping), "BUNDLE"),
     ],
 )
 async def test_a_malformed_offer_or_mapping_is_refused_naming_the_field(

@@ -16,7 +16,13 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from aioice import ice as aioice_ice
-from aiortc import RTCConfiguration, RTCIceCandidate, RTCIceServer, RTCPeerConnection
+from aiortc import (
+    RTCBundlePolicy,
+    RTCConfiguration,
+    RTCIceCandidate,
+    RTCIceServer,
+    RTCPeerConnection,
+)
 from aiortc.sdp import candidate_from_sdp
 
 log = logging.getLogger(__name__)
@@ -25,8 +31,16 @@ LOOPBACK = "127.0.0.1"
 
 
 def configuration(ice_servers: Sequence[RTCIceServer] | None) -> RTCConfiguration:
-    """An `RTCConfiguration` with exactly `ice_servers` (none by default: no public STUN)."""
-    return RTCConfiguration(iceServers=list(ice_servers or []))
+    """An `RTCConfiguration` with exactly `ice_servers` (none by default: no public STUN).
+
+    Bundling is max-bundle: every transceiver shares one transport from the start. With
+    aiortc's default ("balanced"), a second transceiver of a kind sticks to that kind's
+    first transport, which BUNDLE then discards: its media (e.g. a mic next to the model's
+    audio) would never arrive.
+    """
+    return RTCConfiguration(
+        iceServers=list(ice_servers or []), bundlePolicy=RTCBundlePolicy.MAX_BUNDLE
+    )
 
 
 def default_host_addresses() -> list[str]:

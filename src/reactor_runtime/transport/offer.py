@@ -118,6 +118,11 @@ def plan_offer(
             )
     tracks.sort(key=lambda t: t.index)
     bundle = next((g for g in description.group if g.semantic == "BUNDLE"), None)
+    bundled = {str(mid) for mid in bundle.items} if bundle else set()
+    if len(description.media) > 1 and not set(by_mid) <= bundled:
+        # We run one transport for everything (see ice.configuration); so does every
+        # WebRTC client, which always offers a single BUNDLE group.
+        raise ValueError("sdp_offer: all m= sections must be in one a=group:BUNDLE")
     ufrag = next((m.ice.usernameFragment for m in description.media if m.ice), None)
     return OfferPlan(
         description=description,

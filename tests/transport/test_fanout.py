@@ -1,0 +1,98 @@
+"""The hub's pieces without a network: audio timeline, slow-viewer queues, encoders."""
+
+from __future__ import annotations
+
+import itertools
+
+import av
+import numpy as np
+
+from reactor_runtime.transport.encoders import (
+    H264Encoder,
+    Vp8Encoder,
+    rgb_to_yuv,
+    target_bitrate,
+)
+from reactor_runtime.transport.hub import AudioPipeline
+from reactor_runtime.transport.tracks import AUDIO_QUEUE, VIDEO_QUEUE, OutboundTrack
+
+
+class HubSpy:
+    """Stands in for MediaHub: records what a track asks of it."""
+
+    def __init__(self) -> None:
+        self.subscribed: list[OutboundTrack] = []
+        self.keyframes = 0
+
+    def subscribe(self, track: OutboundTrack) -> None:
+        self.subscribed.append(track)
+
+    def unsubscribe(self, track: OutboundTrack) -> None:
+        self.subscribed.remove(track)
+
+    def request_keyframe(self, name: str, codec: str) -> None:
+        self.keyframes += 1
+
+
+def packet(keyframe: bool = False, pts: int = 0) -> av.Packet:
+    p = av.Packet(b"\x00" * 8)
+    p.pts = pts
+    p.is_keyframe = keyframe
+    return p
+
+
+def test_audio_is_cut_into_contiguous_960_sample_packets_with_gaps_filled():
+    out: list[av.Packet] = []
+    audio = AudioPipeline("a", 1, lambda name, packets: out.extend(packets))
+    audio.set_active(True)
+    tone = np.full((1, 1600), 1000, dtype=np.int16)
+    audio.push(tone, 48_000)
+    audio.push(tone, 49_600)
+    audio.push(tone, 52_000)  # 800 samples late: silence first
+    audio.push(tone, 53_000)  # overlaps what is already queued: trimmed
+    assert audio.silence_samples == 800 and audio.trimmed_samples == 600
+    steps = {b.pts - a.pts for a, b in itertools.pairwise(out)}
+    assert steps == {960} and len(out) == (53_000 + 1600 - 48_000) // 960
+
+
+def test_a_slow_viewer_drops_video_up_to_the_next_keyframe_and_oldest_audio():
+    hub = HubSpy()
+    video = OutboundTrack(hub, "main_video", "video")
+    video.bind("vp8")
+    video._set_subscribed(True)
+    video.push(packet(keyframe=False))
+    assert video.stats()["queued"] == 0, "a new subscriber starts at a keyframe"
+    for i in range(VIDEO_QUEUE):
+        video.push(packet(keyframe=i == 0, pts=i))
+    video.push(packet(pts=99))  # overflow: everything queued is useless without it
+    assert video.dropped == VIDEO_QUEUE and video.stats()["queued"] == 0
+    assert hub.keyframes == 1
+    video.push(packet(pts=100))
+    video.push(packet(keyframe=True, pts=101))
+    assert video.stats()["queued"] == 1
+
+    audio = OutboundTrack(hub, "main_audio", "audio")
+    for i in range(AUDIO_QUEUE + 3):
+        audio.push(packet(pts=i))
+    assert audio.dropped == 3 and audio._queue[0].pts == 3
+
+
+def test_720p_encoders_hit_the_target_rate_with_two_second_keyframes():
+    size = (720, 1280)
+    rng = np.random.default_rng(1)
+    texture = rng.integers(0, 255, (*size, 3), dtype=np.uint8)
+    for encoder in (Vp8Encoder(30), H264Encoder(30)):
+        sizes, keyframes = [], []
+        for i in range(75):
+            frame = rgb_to_yuv(np.roll(texture, 4 * i, axis=1))
+            for p in encoder.encode(frame, i * 3000, keyframe=i == 10):
+                assert p.pts == i * 3000 and p.time_base.denominator == 90_000
+                sizes.append(p.size)
+                keyframes.append(i) if p.is_keyframe else None
+        assert keyframes[:2] == [0, 10], encoder.name
+        assert 70 in keyframes, f"{encoder.name}: a keyframe every 2 s of frames"
+        rate = sum(sizes) * 8 / 2.5
+        assert 0.5 * target_bitrate(1280, 720) < rate < 1.6 * target_bitrate(1280, 720), (
+            encoder.name,
+            rate,
+        )
