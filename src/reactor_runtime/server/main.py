@@ -160,12 +160,20 @@ class _Server(uvicorn.Server):
                 signal.signal(sig, handler)
 
 
+class _Outcome:
+    text = "done"
+
+
 @contextlib.contextmanager
-def progress(what: str) -> Iterator[None]:
-    """Show that `what` is under way on stderr: a spinner on a terminal, else two lines."""
+def progress(what: str) -> Iterator[_Outcome]:
+    """Show that `what` is under way on stderr: a spinner on a terminal, else two lines.
+
+    Set `.text` on the yielded object to say how it ended ("done" by default).
+    """
     started = time.monotonic()
     stop = threading.Event()
     tty = sys.stderr.isatty()
+    outcome = _Outcome()
 
     def spin() -> None:
         frames = "|/-\\"
@@ -182,13 +190,14 @@ def progress(what: str) -> Iterator[None]:
     else:
         print(f"{what}…", file=sys.stderr, flush=True)
     try:
-        yield
+        yield outcome
     finally:
         stop.set()
         if spinner:
             spinner.join()
             sys.stderr.write("\r\x1b[K")
-        print(f"{what}: {time.monotonic() - started:.1f} s", file=sys.stderr, flush=True)
+        elapsed = time.monotonic() - started
+        print(f"{what}: {outcome.text} after {elapsed:.1f} s", file=sys.stderr, flush=True)
 
 
 async def serve(runtime: Runtime, sock: socket.socket, url: str) -> int:
@@ -200,14 +209,16 @@ async def serve(runtime: Runtime, sock: socket.socket, url: str) -> int:
     server = _Server(config)
     serving = asyncio.create_task(server.serve(sockets=[sock]), name="uvicorn")
     loading = runtime.begin_loading()
-    with progress(f"loading model {runtime.model_name}"):
+    with progress(f"loading model {runtime.model_name}") as outcome:
         await asyncio.wait({serving, loading}, return_when=asyncio.FIRST_COMPLETED)
+        if not runtime.loaded:
+            outcome.text = "failed" if runtime.load_error else "interrupted"
     if loading.done() and not loading.cancelled() and loading.exception() is not None:
         print(f"reactor run: error: {loading.exception()}", file=sys.stderr, flush=True)
         server.should_exit = True
         await serving
         return 1
-    if not serving.done():
+    if runtime.loaded and not serving.done():
         print(f"reactor: serving {runtime.model_name} at {url}", flush=True)
         print("press Ctrl-C to stop", file=sys.stderr, flush=True)
     await serving

@@ -176,7 +176,14 @@ class Runtime:
         if self.hub is not None:
             with contextlib.suppress(Exception):
                 await _maybe_await(getattr(self.hub, "stop", None))
-        await self.session.stop()
+        if self.loaded:
+            await self.session.stop()
+            return
+        # load() is still running on the model thread and cannot be interrupted; the
+        # session's stop would wait seconds for a loop that is not running yet. Mark it
+        # stopping and move on: the model thread is a daemon and dies with the process.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.session.stop(), 0.3)
 
     # session epochs ----------------------------------------------------------------------
 
