@@ -122,14 +122,15 @@ class VideoPipeline:
     def stats(self) -> dict[str, Any]:
         """Counters and mean per-picture timings (ms)."""
         n = max(self.encoded, 1)
+        encoders = list(self._encoders.items())  # the worker may change the dict meanwhile
         return {
             "encoded": self.encoded,
             "skipped": self.skipped,
             "convert_ms": round(self.convert_seconds / n * 1000, 2),
             "encode_ms": round(self.encode_seconds / n * 1000, 2),
             "codecs": sorted(self.wanted),
-            "bytes": {c: e.bytes for c, e in self._encoders.items()},
-            "keyframes": {c: e.keyframes for c, e in self._encoders.items()},
+            "bytes": {c: e.bytes for c, e in encoders},
+            "keyframes": {c: e.keyframes for c, e in encoders},
         }
 
     def _take(self) -> tuple[np.ndarray, int, set[VideoCodec], set[VideoCodec]] | None:
