@@ -13,7 +13,7 @@ from reactor_runtime.transport.encoders import (
     rgb_to_yuv,
     target_bitrate,
 )
-from reactor_runtime.transport.hub import AudioPipeline
+from reactor_runtime.transport.pipelines import AudioPipeline
 from reactor_runtime.transport.tracks import AUDIO_QUEUE, VIDEO_QUEUE, OutboundTrack
 
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from aiortc import sdp
+from aiortc import RTCRtpReceiver, RTCRtpSender, sdp
+from aiortc.rtcrtpparameters import RTCRtpCodecCapability
 
 Kind = Literal["video", "audio"]
 Direction = Literal["recvonly", "sendonly"]
@@ -153,3 +154,23 @@ def negotiated_codecs(answer_sdp: str) -> dict[str, str]:
         for m in description.media
         if m.kind in ("video", "audio") and m.rtp.codecs
     }
+
+
+def codec_preferences(
+    kind: str, direction: Direction, video_codec: str = "vp8"
+) -> list[RTCRtpCodecCapability]:
+    """Our codec order for a section the client offers with `direction`.
+
+    Model output (client `recvonly`) goes out as pre-encoded Opus, and as VP8 first
+    (both official clients need it) unless `video_codec` is "h264", with the other as
+    a fallback. What the client sends us may be anything aiortc decodes, VP8 first.
+    """
+    sending = direction == "recvonly"
+    codecs = (RTCRtpSender if sending else RTCRtpReceiver).getCapabilities(kind).codecs
+    if kind == "audio":
+        opus = [c for c in codecs if c.mimeType.lower() == "audio/opus"]
+        return opus if sending else opus + [c for c in codecs if c not in opus]
+    h264_first = sending and video_codec == "h264"
+    order = {"video/vp8": 1, "video/h264": 0 if h264_first else 2, "video/rtx": 3}
+    chosen = [c for c in codecs if c.mimeType.lower() in order]
+    return sorted(chosen, key=lambda c: order[c.mimeType.lower()])

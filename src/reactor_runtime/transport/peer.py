@@ -24,13 +24,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
-from aiortc import (
-    RTCIceServer,
-    RTCPeerConnection,
-    RTCRtpReceiver,
-    RTCRtpSender,
-    RTCSessionDescription,
-)
+from aiortc import RTCIceServer, RTCPeerConnection, RTCSessionDescription
 
 from ..protocol import ModelOut, RuntimeNotice, SessionEnded
 from .datachannel import ChannelRouter, guard_sctp
@@ -41,7 +35,7 @@ from .ice import (
     parse_candidate,
     use_host_addresses,
 )
-from .offer import MappedTrack, OfferPlan, negotiated_codecs, plan_offer
+from .offer import MappedTrack, OfferPlan, codec_preferences, negotiated_codecs, plan_offer
 from .tracks import InputReader, OutboundTrack
 
 if TYPE_CHECKING:
@@ -232,24 +226,10 @@ class ViewerPeer:
             transceiver = self.pc.addTransceiver(outbound, direction="sendonly")
         else:
             transceiver = self.pc.addTransceiver(track.kind, direction="recvonly")
-        transceiver.setCodecPreferences(self._codec_preferences(track.kind, track.direction))
-        return transceiver
-
-    def _codec_preferences(self, kind: str, direction: str) -> list[Any]:
-        capabilities = (
-            RTCRtpSender.getCapabilities(kind)
-            if direction == "recvonly"
-            else RTCRtpReceiver.getCapabilities(kind)
+        transceiver.setCodecPreferences(
+            codec_preferences(track.kind, track.direction, self.hub.video_codec)
         )
-        codecs = capabilities.codecs
-        if kind == "audio":
-            opus = [c for c in codecs if c.mimeType.lower() == "audio/opus"]
-            # We send pre-encoded Opus only; we can decode the others when receiving.
-            return opus if direction == "recvonly" else opus + [c for c in codecs if c not in opus]
-        h264_first = self.hub.video_codec == "h264" and direction == "recvonly"
-        order = {"video/vp8": 1, "video/h264": 0 if h264_first else 2, "video/rtx": 3}
-        chosen = [c for c in codecs if c.mimeType.lower() in order]
-        return sorted(chosen, key=lambda c: order[c.mimeType.lower()])
+        return transceiver
 
     def _bind_outbound(self, track: MappedTrack, transceiver: Any, codec: str | None) -> None:
         outbound = self.outbound[track.name]
