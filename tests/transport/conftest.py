@@ -62,6 +62,7 @@ class TinyModel(ReactorModel):
     def load(self, config: dict) -> None:
         self.level = 40
         self.count = 0
+        self.stall = 0.0
 
     async def run(self) -> None:
         tone = (np.sin(np.arange(SAMPLES_PER_FRAME) * 2 * np.pi * 440 / 48_000) * 8000).astype(
@@ -69,6 +70,9 @@ class TinyModel(ReactorModel):
         )[np.newaxis]
         while True:
             await self.connected.wait()
+            if self.stall:
+                await asyncio.sleep(self.stall)
+                self.stall = 0.0
             picture = np.full((HEIGHT, WIDTH, 3), self.level, dtype=np.uint8)
             picture[:, :, 0] = self.count % 256
             self.count += 1
@@ -82,6 +86,10 @@ class TinyModel(ReactorModel):
     @event(description="Broadcast a message")
     async def say(self, text: str) -> None:
         await self.send(Echoed(text=text))
+
+    @event(description="Stop emitting for a while")
+    async def stall_for(self, seconds: float) -> None:
+        self.stall = seconds
 
     @event(description="Always refuses")
     async def refuse(self) -> None:

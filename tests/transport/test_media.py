@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import re
 
 import numpy as np
@@ -57,6 +58,24 @@ async def test_video_and_audio_arrive_with_their_sizes_and_contiguous_audio_pts(
     assert steps == {960}, f"audio pts must advance 960 per packet, saw steps {steps}"
     tone = audio[-1].to_ndarray()
     assert abs(tone).max() > 1000, "the model's tone arrives, not silence"
+
+
+async def test_audio_stays_continuous_through_a_model_stall(hub, make_peer, make_client):
+    client = make_client()
+    peer = make_peer()
+    await client.connect(peer)
+    await client.wait_open()
+    await client.wait_frames("main_audio", 10)
+    client.channels["data"].send(
+        json.dumps(
+            {"scope": "application", "data": {"type": "stall_for", "data": {"seconds": 0.5}}}
+        )
+    )
+    seen = len(client.frames["main_audio"])
+    await client.wait_frames("main_audio", seen + 60)
+    audio = client.frames["main_audio"]
+    assert {b.pts - a.pts for a, b in itertools.pairwise(audio)} == {960}
+    assert hub.stats()["audio"]["main_audio"]["silence_samples"] > 10_000
 
 
 async def test_inbound_webcam_and_mic_reach_the_session_inputs(
