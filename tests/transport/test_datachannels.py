@@ -67,7 +67,7 @@ async def test_v0_commands_dispatch_and_replies_come_back_as_json(make_peer, mak
     caps = json.loads(await client.next_message())
     assert caps["scope"] == "runtime" and caps["data"]["type"] == "modelCapabilities"
     commands = {c["name"]: c for c in caps["data"]["data"]["commands"]}
-    assert set(commands) == {"set_level", "say", "refuse"}
+    assert set(commands) == {"set_level", "say", "stall_for", "refuse"}
     assert all(isinstance(c["description"], str) for c in commands.values())
     assert {"name": "webcam", "kind": "video", "direction": "sendonly"} in caps["data"]["data"][
         "tracks"
