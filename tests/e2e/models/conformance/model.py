@@ -3,7 +3,8 @@
 - Output: `main_video` (a moving 320x240 pattern) and `main_audio` (a 440 Hz tone:
   the official Python SDK gives no audio callbacks for all-zero audio).
 - Input: `webcam`; the model reads it every frame and reports what it saw in a
-  `webcam_seen` message (first frame, then every 30th) and in `/health` input stats.
+  `webcam_seen` message (first frame, then every 30th; counted per viewer) and in
+  `/health` input stats.
 - Commands: `echo(text)` returns an `echoed` reply (v0 clients receive it as an
   ordinary message), `shout(text)` broadcasts `shouted`, `fail()` raises a
   `CommandError`, `webcam_stats()` returns the input counters.
@@ -21,6 +22,7 @@ from reactor_runtime import (
     Output,
     ReactorModel,
     Video,
+    connected,
     event,
 )
 
@@ -67,6 +69,11 @@ class ConformanceModel(ReactorModel):
         self.base = np.stack([x * 255 // WIDTH, y * 255 // HEIGHT, (x ^ y) & 255], -1).astype(
             np.uint8
         )
+
+    @connected
+    def reset_webcam_counters(self) -> None:
+        # Each viewer's webcam_seen reports count only that viewer's frames.
+        self.webcam_frames = 0
 
     @event(description="Reply with the same text")
     async def echo(self, text: str = InputField("hello", max_length=200)) -> Echoed:
