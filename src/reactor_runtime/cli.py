@@ -37,7 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:
-            if exc.name != module_name:
+            # Only a missing sub-command module is skipped; its own missing imports are bugs.
+            if exc.name is None or not (module_name + ".").startswith(exc.name + "."):
                 raise
             continue
         cmd = sub.add_parser(name, help=help_text, description=help_text)
