@@ -9,6 +9,7 @@ import { renderStatsTable, StatsSampler } from "./stats.js";
 const LOG_LIMIT = 200;
 const STATS_EVERY_MS = 1000;
 const PROBLEMS = new Set(["failed", "ended", "error", "busy", "interrupted"]);
+const FINISHED = new Set(["failed", "ended", "error", "busy", "closed"]);
 const ICONS = { video: "camera", audio: "mic" };
 
 const $ = (id) => document.getElementById(id);
@@ -34,7 +35,19 @@ connection.addEventListener("state", ({ detail: { state, message } }) => {
   $("reconnect").classList.toggle("primary", PROBLEMS.has(state) || state === "closed");
   for (const button of document.querySelectorAll("[data-input]")) button.disabled = state !== "connected";
   if (state === "connected") sampler = new StatsSampler(connection.pc);
+  if (FINISHED.has(state)) stopMedia();
 });
+
+// Nothing flows any more: stop the camera, drop frozen pictures and stale numbers.
+function stopMedia() {
+  sampler = null;
+  page.stats = null;
+  renderInputs(connection.descriptor?.capabilities?.tracks ?? []);
+  $("screens").replaceChildren();
+  $("audio-sinks").replaceChildren();
+  updateSound();
+  for (const cell of Object.values(statCells)) cell.textContent = "–";
+}
 
 async function connect() {
   $("reconnect").disabled = true;
@@ -73,12 +86,21 @@ connection.addEventListener("descriptor", ({ detail: descriptor }) => {
   $("screens").replaceChildren();
   $("audio-sinks").replaceChildren();
   updateSound();
-  renderCommands($("commands"), descriptor.capabilities?.commands ?? [], send);
+  showCommands(descriptor.capabilities?.commands ?? []);
   renderInputs(descriptor.capabilities?.tracks ?? []);
 });
 
 // The runtime's own list wins over the descriptor's: it is what the model answers to now.
-connection.addEventListener("capabilities", ({ detail: commands }) => renderCommands($("commands"), commands, send));
+connection.addEventListener("capabilities", ({ detail: commands }) => showCommands(commands));
+
+let shownCommands = null;
+function showCommands(commands) {
+  // Rebuilding identical forms would wipe what the user is typing and any reply shown.
+  const key = JSON.stringify(commands);
+  if (key === shownCommands) return;
+  shownCommands = key;
+  renderCommands($("commands"), commands, send);
+}
 
 const send = (name, args) => connection.command(name, args);
 
@@ -91,7 +113,10 @@ function addVideo({ name, track }) {
   video.muted = true;
   video.srcObject = new MediaStream([track]);
   const size = el("span", { class: "muted" });
-  video.addEventListener("resize", () => (size.textContent = ` · ${video.videoWidth}×${video.videoHeight}`));
+  video.addEventListener("resize", () => {
+    size.textContent = ` · ${video.videoWidth}×${video.videoHeight}`;
+    video.style.aspectRatio = `${video.videoWidth} / ${video.videoHeight}`;
+  });
   $("screens").append(el("figure", { class: "tile" }, video, el("figcaption", {}, name, size)));
   play(video, () => ($("start-media").hidden = false));
 }
@@ -190,13 +215,14 @@ function inputToggle({ name, kind }) {
       button.setAttribute("aria-pressed", String(Boolean(local)));
     }
   });
-  return el("div", { class: "input" }, button, status, preview);
+  return el("div", { class: "input" }, el("div", { class: "input-row" }, button, status), preview);
 }
 
 // message log -----------------------------------------------------------------------------
 
 connection.addEventListener("message", ({ detail: { scope, type, data } }) => {
-  if (scope === "runtime" && type === "modelCapabilities") return; // shown as the forms
+  // Capabilities become the forms, publish replies the input status: not news for the log.
+  if (scope === "runtime" && (type === "modelCapabilities" || type === "publishTrack")) return;
   page.messages++;
   const log = $("log");
   const time = new Date().toLocaleTimeString([], { hour12: false });

@@ -11,8 +11,8 @@ export const ROWS = [
   ["rtt", "RTT", "Round-trip time of the selected ICE candidate pair (STUN consent checks)."],
   ["framesDropped", "Frames dropped", "Video frames the browser dropped before display, in total."],
   ["packetsLost", "Packets lost", "RTP packets lost, video + audio, in total."],
-  ["videoDelay", "Video jitter buffer", "Average time a video frame waited in the jitter buffer over the last second (jitterBufferDelay / jitterBufferEmittedCount)."],
-  ["audioDelay", "Audio jitter buffer", "Average time an audio sample waited in the jitter buffer over the last second."],
+  ["videoDelay", "Video buffer", "Average time a video frame waited in the jitter buffer over the last second (jitterBufferDelay / jitterBufferEmittedCount)."],
+  ["audioDelay", "Audio buffer", "Average time an audio sample waited in the jitter buffer over the last second."],
   [
     "skew",
     "A/V skew (est.)",
@@ -76,6 +76,7 @@ export class StatsSampler {
       width: video?.frameWidth ?? 0,
       height: video?.frameHeight ?? 0,
       audioSamples: audio?.totalSamplesReceived ?? 0,
+      audioEnergy: audio?.totalAudioEnergy ?? 0,
     };
     this.previous = { at: now, video, audio };
     const codecs = [video, audio].map((s) => report.get(s?.codecId)?.mimeType?.split("/")[1] ?? "–");
