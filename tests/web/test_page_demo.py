@@ -67,6 +67,13 @@ def test_the_page_plays_the_demo_with_its_colours_and_no_console_errors(demo, tm
         demo.page.screenshot(path=str(SCREENSHOT))
 
 
+def test_the_message_the_model_sends_on_connect_reaches_the_log(demo):
+    # The viewer joins when ICE/DTLS connect, before the page's data channel opens:
+    # the model's @connected message must be held for it, not dropped.
+    demo.open()
+    demo.wait_js("document.querySelectorAll('#log li[data-type=demo_status]').length >= 1")
+
+
 def test_every_demo_command_has_a_form_and_set_color_changes_the_frames(demo):
     demo.open()
     forms = demo.page.locator("form[data-command]")

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from typing import TYPE_CHECKING, Any, Protocol
 
 from aiortc import RTCDataChannel
@@ -52,6 +53,8 @@ LABELS = ("data", "control")
 MAX_COMMANDS_IN_FLIGHT = 32
 """Commands of one viewer awaiting the model; more are refused (a flood cannot pile up tasks)."""
 FLUSH_WAIT = 0.5
+MAX_PENDING = 64
+"""Outbound messages held until the codec is fixed and their channel is open; older ones drop."""
 
 
 def guard_sctp(sctp: RTCSctpTransport) -> None:
@@ -129,6 +132,9 @@ class ChannelRouter:
         self.sent = 0
         self.unsent = 0
         self._tasks: set[asyncio.Task[None]] = set()
+        # The viewer joins (and @connected hooks send) when ICE/DTLS connect, which is
+        # before a browser's `data` channel opens: hold messages until it does.
+        self._pending: deque[Outbound] = deque()
 
     # channels --------------------------------------------------------------
 
@@ -144,14 +150,19 @@ class ChannelRouter:
         channel.on("malformed", lambda reason: self._on_malformed(label, reason))
         # pyee re-raises handler errors when no "error" listener exists.
         channel.on("error", lambda exc: log.warning("data channel %r: %r", label, exc))
+        channel.on("open", self._drain)
+        self._drain()
 
     def _on_frame(self, label: str, frame: str | bytes) -> None:
         try:
             self.last_frame_at = time.monotonic()
             self.received += 1
+            undecided = self.latch.codec is None
             self.latch.on_frame(frame)
             codec = self.latch.codec
             assert codec is not None
+            if undecided:
+                self._drain()
             for message in codec.decode(label, frame):
                 self._route(message)
         except Exception:
@@ -241,8 +252,7 @@ class ChannelRouter:
         """Encode and send `message`; False if it could not go out (logged, never raised)."""
         codec = self.latch.codec
         if codec is None:
-            self.unsent += 1
-            return False
+            return self._hold(message)
         try:
             frames = codec.encode(message)
         except Exception as exc:
@@ -250,6 +260,8 @@ class ChannelRouter:
             what = type(message).__name__
             log.warning("viewer %s: cannot send %s: %s", self.viewer_id, what, exc)
             return False
+        if any(self._not_open_yet(label) for label, _ in frames):
+            return self._hold(message)
         ok = True
         for label, payload in frames:
             channel = self.channels.get(label)
@@ -265,6 +277,22 @@ class ChannelRouter:
                 ok = False
                 log.debug("viewer %s: send on %r failed: %r", self.viewer_id, label, exc)
         return ok
+
+    def _not_open_yet(self, label: str) -> bool:
+        channel = self.channels.get(label)
+        return channel is None or channel.readyState == "connecting"
+
+    def _hold(self, message: Outbound) -> bool:
+        if len(self._pending) >= MAX_PENDING:
+            self._pending.popleft()
+            self.unsent += 1
+        self._pending.append(message)
+        return False
+
+    def _drain(self) -> None:
+        pending, self._pending = self._pending, deque()
+        for message in pending:
+            self.send(message)
 
     async def flush(self, timeout: float = FLUSH_WAIT) -> None:
         """Wait (bounded) until the channels have handed everything queued to SCTP."""
@@ -290,5 +318,6 @@ class ChannelRouter:
             "malformed": self.malformed,
             "sent": self.sent,
             "unsent": self.unsent,
+            "pending": len(self._pending),
             "commands_in_flight": len(self._tasks),
         }
