@@ -21,6 +21,7 @@ import av
 
 from .encoders import VideoCodec
 from .pipelines import AudioPipeline, VideoPipeline
+from .rtcp_sync import MediaClock
 
 if TYPE_CHECKING:
     from ..media.frames import PacedFrame
@@ -87,6 +88,8 @@ class MediaHub:
         self._last_pts: int | None = None
         self._end = TIMELINE_START
         self._clock: tuple[int, float] | None = None
+        self.media_clock = MediaClock()
+        """Hub timeline to wall clock, for every viewer's RTCP sender reports."""
         self.frames = 0
 
     # lifecycle -------------------------------------------------------------
@@ -177,6 +180,10 @@ class MediaHub:
         pts = paced.pts + self._offset
         self._end = pts + paced.duration
         self._clock = (pts, paced.released_at or time.monotonic())
+        origin = self.session.pacer.origin
+        if origin is not None:
+            # The schedule, not the release instant: sleep jitter must not bend the line.
+            self.media_clock.anchor(pts, origin + paced.pts / 48_000)
         self.frames += 1
         video_pts = pts * 15 // 8
         for name, picture in paced.video.items():

@@ -36,6 +36,7 @@ from .ice import (
     use_host_addresses,
 )
 from .offer import MappedTrack, OfferPlan, codec_preferences, negotiated_codecs, plan_offer
+from .rtcp_sync import sync_sender
 from .tracks import InputReader, OutboundTrack
 
 if TYPE_CHECKING:
@@ -233,6 +234,8 @@ class ViewerPeer:
 
     def _bind_outbound(self, track: MappedTrack, transceiver: Any, codec: str | None) -> None:
         outbound = self.outbound[track.name]
+        # Sender reports of every track must map RTP time to one clock (lip-sync).
+        sync_sender(transceiver.sender, self.hub.media_clock, track.kind)
         if track.kind == "video":
             outbound.bind("h264" if codec == "h264" else "vp8")
             # Encoded packets bypass aiortc's encoder, so its PLI/FIR handling (which only
