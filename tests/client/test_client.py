@@ -170,3 +170,12 @@ async def test_an_unreachable_runtime_raises_connect_error_quickly():
     with pytest.raises(ConnectError, match="start_session"):
         await connect("http://127.0.0.1:9", timeout=5)
     assert time.monotonic() - started < 3
+
+
+async def test_a_stopped_session_ends_the_connection_with_its_reason(served):
+    async with connect(served.url, video=False, audio=False) as watcher:
+        async with connect(served.url, video=False, audio=False, stop_session=True):
+            pass
+        await watcher.wait_closed(timeout=5)
+        assert watcher.closed
+        assert watcher.end_reason == "the session was stopped"
