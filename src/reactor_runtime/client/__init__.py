@@ -21,8 +21,9 @@ uses the host's ordinary interfaces (e.g. inside a test network namespace).
 
 from __future__ import annotations
 
+from .connection import Connector
 from .media import VideoFrame
-from .session import ClientSession, Connector
+from .session import ClientSession
 from .signalling import ConnectError
 from .streams import Subscription
 from .wire import CommandFailed

@@ -1,28 +1,19 @@
-"""`ClientSession`: one live v1 connection to a runtime, and `connect()` which opens it."""
+"""`ClientSession`: one live v1 connection to a runtime (opened by `connection.negotiate`)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import logging
 import time
-from collections.abc import AsyncIterator, Generator
+from collections.abc import AsyncIterator
 from typing import Any
-from urllib.parse import urlsplit
 
 import numpy as np
-from aiortc import (
-    RTCBundlePolicy,
-    RTCConfiguration,
-    RTCIceServer,
-    RTCPeerConnection,
-    RTCSessionDescription,
-)
+from aiortc import RTCPeerConnection
 from aiortc.mediastreams import MediaStreamTrack
 
-from ..transport.ice import use_host_addresses
-from .media import FeedTrack, TrackCounters, TrackReader, VideoFrame, tune_receiver
+from .media import FeedTrack, TrackCounters, TrackReader, VideoFrame
 from .signalling import ConnectError, Signalling
 from .streams import Fanout, Subscription
 from .wire import CONTROL, DATA, ClientCodec, CommandFailed, Notice, Reply
@@ -349,75 +340,6 @@ class ClientSession:
                 self._send(CONTROL, ClientCodec.ping())
             await asyncio.sleep(PING_INTERVAL)
 
-    # ------------------------------------------------------------------ negotiation
-
-    async def _negotiate(
-        self, *, video: bool, audio: bool, publish: list[str], trickle: bool, deadline: float
-    ) -> None:
-        signalling = self._signalling
-        servers = await signalling.ice_servers()
-        self.pc = pc = RTCPeerConnection(_configuration(servers))
-        pc.on("connectionstatechange", self._on_connection_state)
-        pc.on("track", self._on_track)
-        cid = self.connection_id = await signalling.new_connection()
-        mapping = self._add_transceivers(pc, video=video, audio=audio, publish=publish)
-        for label in (DATA, CONTROL):
-            channel = pc.createDataChannel(label)
-            self._channels[label] = channel
-            channel.on("message", lambda frame, label=label: self._on_frame(label, frame))
-        if _is_loopback(signalling.url):
-            # aioice leaves 127.0.0.1 out; a runtime on this machine offers it (FACTS.md).
-            use_host_addresses(pc, ["127.0.0.1"])
-        await pc.setLocalDescription(await pc.createOffer())
-        offer = pc.localDescription.sdp
-        track_mapping = [{**entry, "mid": transceiver.mid} for transceiver, entry in mapping]
-        self._by_mid = {entry["mid"]: entry["name"] for entry in track_mapping}
-        if trickle:
-            lines = [ln for ln in offer.splitlines() if ln.startswith("a=candidate:")]
-            offer = "".join(
-                ln + "\r\n"
-                for ln in offer.splitlines()
-                if not ln.startswith(("a=candidate:", "a=end-of-candidates"))
-            )
-            mid = track_mapping[0]["mid"] if track_mapping else "0"
-            candidates = [
-                {"candidate": ln[2:], "sdp_mid": mid, "sdp_mline_index": 0}
-                for ln in dict.fromkeys(lines)
-            ]
-            await signalling.send_candidates(cid, candidates, False)
-        await signalling.send_offer(cid, offer, track_mapping)
-        if trickle:
-            await signalling.send_candidates(cid, [], True)
-        answer = await signalling.wait_answer(cid, deadline)
-        await pc.setRemoteDescription(RTCSessionDescription(answer, "answer"))
-        await self._wait_ready(deadline)
-        for name in self._readers:
-            self._send(CONTROL, self._codec.track_notice("resume_track", name))
-        self._spawn(self._ping())
-
-    def _add_transceivers(
-        self, pc: RTCPeerConnection, *, video: bool, audio: bool, publish: list[str]
-    ) -> list[tuple[Any, dict[str, str]]]:
-        inputs = {t["name"]: t["kind"] for t in self.tracks("sendonly")}
-        unknown = [name for name in publish if name not in inputs]
-        if unknown:
-            raise ValueError(f"publish: {unknown} are not input tracks (inputs: {sorted(inputs)})")
-        wanted = {"video": video, "audio": audio}
-        mapping: list[tuple[Any, dict[str, str]]] = []
-        for track in self.tracks():
-            name, kind, direction = track["name"], track["kind"], track["direction"]
-            if direction == "recvonly" and wanted.get(kind):
-                transceiver = pc.addTransceiver(kind, direction="recvonly")
-                self.counters[name] = TrackCounters()
-                tune_receiver(transceiver.receiver, kind, self.counters[name])
-            elif direction == "sendonly" and name in publish:
-                feed = self._feeds[name] = FeedTrack(name, kind)
-                transceiver = pc.addTransceiver(feed, direction="sendonly")
-            else:
-                continue
-            mapping.append((transceiver, {"name": name, "kind": kind, "direction": direction}))
-        return mapping
-
     def _on_track(self, track: MediaStreamTrack) -> None:
         assert self.pc is not None
         mid = next((t.mid for t in self.pc.getTransceivers() if t.receiver.track is track), None)
@@ -426,85 +348,3 @@ class ClientSession:
             return
         reader = self._readers[name] = TrackReader(name, track, self.counters[name])
         reader.start()
-
-    async def _wait_ready(self, deadline: float) -> None:
-        assert self.pc is not None
-        while True:
-            state = self.pc.connectionState
-            if state in ("failed", "closed"):
-                raise ConnectError(f"the peer connection {state} while connecting")
-            channels_open = all(c.readyState == "open" for c in self._channels.values())
-            if state == "connected" and channels_open:
-                return
-            if time.monotonic() > deadline:
-                raise ConnectError(
-                    f"not ready before the connect timeout (peer {state}, channels "
-                    f"{ {label: c.readyState for label, c in self._channels.items()} })"
-                )
-            await asyncio.sleep(0.01)
-
-
-def _configuration(servers: list[dict[str, Any]]) -> RTCConfiguration:
-    """Exactly the runtime's ICE servers (none locally): aiortc's default is public STUN."""
-    ice = [
-        RTCIceServer(
-            urls=entry["uris"],
-            username=(entry.get("credentials") or {}).get("username"),
-            credential=(entry.get("credentials") or {}).get("password"),
-        )
-        for entry in servers
-        if isinstance(entry, dict) and entry.get("uris")
-    ]
-    # One transport for everything, as every WebRTC client bundles (the runtime requires it).
-    return RTCConfiguration(iceServers=ice, bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
-
-
-def _is_loopback(url: str) -> bool:
-    host = urlsplit(url).hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-class Connector:
-    """What `connect()` returns: use `async with` (closes on exit) or `await`."""
-
-    def __init__(self, url: str, options: dict[str, Any]) -> None:
-        """Remember what to connect to; nothing happens until awaited or entered."""
-        self._url = url
-        self._options = options
-        self._session: ClientSession | None = None
-
-    def __await__(self) -> Generator[Any, None, ClientSession]:
-        return self._open().__await__()
-
-    async def __aenter__(self) -> ClientSession:
-        self._session = await self._open()
-        return self._session
-
-    async def __aexit__(self, *exc: object) -> None:
-        if self._session is not None:
-            await self._session.close()
-
-    async def _open(self) -> ClientSession:
-        options = dict(self._options)
-        timeout = options.pop("timeout")
-        stop_session = options.pop("stop_session")
-        deadline = time.monotonic() + timeout
-        signalling = Signalling(self._url)
-        session: ClientSession | None = None
-        try:
-            descriptor = await signalling.start_session(deadline)
-            session = ClientSession(signalling, descriptor)
-            session.stop_session_on_close = stop_session
-            await session._negotiate(deadline=deadline, **options)
-        except BaseException:
-            if session is not None:
-                await session.close(stop_session=False)
-            else:
-                await signalling.close()
-            raise
-        return session
