@@ -4,7 +4,10 @@ serve.py owns the test pattern (textured, frame id stamped in row 0), `BenchMode
 (emits it at 30 fps in real time and logs `id emit_time depth`), CPU and /health
 readers. This module adds what the other benchmarks need besides:
 
-- `CommandModel`: `BenchModel` plus a `mark(level)` command that paints a flat grey
+- `LiveModel`: `BenchModel` paced like a live source: it never lets a backlog build
+  in the output buffer (see its docstring), so emit -> decoded measures the runtime's
+  path, not frames the model chose to queue;
+- `CommandModel`: `LiveModel` plus a `mark(level)` command that paints a flat grey
   patch (`PATCH`) into every following picture, for command -> frame round trips;
 - `serve()`: a fresh `reactor run` of one of these models at a size and codec;
 - process probes (RSS, open fds), percentiles, result files and tables.
@@ -12,6 +15,7 @@ readers. This module adds what the other benchmarks need besides:
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -33,13 +37,16 @@ for _path in (BENCH, REPO / "tests"):
 
 from client.served import Served, reactor_run  # noqa: E402
 from serve import (  # noqa: E402
+    FPS,
     BenchModel,
+    VideoOnlyOutput,
     Window,
     cpu_seconds,
     get_health,
     machine,
     read_emits,
     read_stamp,
+    source_frame,
     wait_quiet,
     write_model_dir,
 )
@@ -50,6 +57,8 @@ __all__ = [
     "PATCH",
     "BenchModel",
     "CommandModel",
+    "LiveModel",
+    "LiveVideoOnlyModel",
     "Window",
     "cpu_seconds",
     "get_health",
@@ -63,8 +72,50 @@ PATCH = (slice(32, 96), slice(0, 64))
 """Rows and columns of the patch `CommandModel.mark` paints (below the id stamp)."""
 
 
-class CommandModel(BenchModel):
-    """`BenchModel` whose `mark(level)` command paints `PATCH` flat grey `level`."""
+class LiveModel(BenchModel):
+    """`BenchModel` that emits only into an empty output buffer (at most 30 fps).
+
+    `BenchModel` paces itself by its own clock and catches up after any delay; the
+    pacer instead moves its timeline on after an underrun and never plays faster than
+    `fps`. So every hiccup leaves one more frame queued, until the buffer is full and
+    each frame waits `buffer_size` frame times (100 ms at 30 fps) before it is even
+    encoded: that is the model's queue, not the runtime's latency. A live source makes
+    its picture when the consumer is ready for it; so does this model: at its slot it
+    waits until the pacer has taken the previous frame (polling every 2 ms), then
+    renders and emits. (Skipping the slot instead would lower the production rate,
+    which the adaptive frame rate would then follow down.)
+    """
+
+    async def run(self) -> None:
+        samples = 48_000 // FPS
+        while True:
+            await self.connected.wait()
+            next_at = time.monotonic()
+            while self.connected.is_set():
+                delay = next_at - time.monotonic()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                while self.output_buffer.depth > 0 and self.connected.is_set():
+                    await asyncio.sleep(0.002)
+                next_at = max(next_at + 1 / FPS, time.monotonic())
+                picture = source_frame(self.texture, self.fid, self.width, self.height)
+                depth = self.output_buffer.depth
+                self.log.write(f"{self.fid} {time.time():.6f} {depth}\n")
+                await self.emit(self.output(picture, samples))
+                self.fid += 1
+
+
+class LiveVideoOnlyModel(LiveModel):
+    """`LiveModel` without an audio track."""
+
+    output_type = VideoOnlyOutput
+
+    def output(self, picture: np.ndarray, samples: int) -> Any:
+        return VideoOnlyOutput(main_video=picture)
+
+
+class CommandModel(LiveModel):
+    """`LiveModel` whose `mark(level)` command paints `PATCH` flat grey `level`."""
 
     def load(self, config: dict) -> None:
         super().load(config)
@@ -110,10 +161,13 @@ def serve(
     codec: str = "vp8",
     model: str = "BenchModel",
     args: Sequence[str] = (),
+    host: str = "127.0.0.1",
+    prefix: Sequence[str] = (),
+    video_only: bool = False,
 ) -> Iterator[Server]:
     """Serve `model` (a class of serve.py or this module) at `width` x `height` in `codec`."""
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
-        model_dir, emit_log = write_model_dir(Path(tmp) / "model", width, height)
+        model_dir, emit_log = write_model_dir(Path(tmp) / "model", width, height, video_only)
         # serve.py's model file imports from serve; ours must also see this module.
         (model_dir / "bench_model.py").write_text(
             f"import sys\nsys.path.insert(0, {str(BENCH)!r})\n"
@@ -122,7 +176,8 @@ def serve(
         (model_dir / "reactor.yaml").write_text(
             f"model: bench_model:{model}\nname: bench\nconfig: config.yml\n"
         )
-        with reactor_run(model_dir, "--video-codec", codec, *args) as served:
+        argv = ("--video-codec", codec, *args)
+        with reactor_run(model_dir, *argv, host=host, prefix=prefix) as served:
             yield Server(served, model_dir, emit_log)
 
 
