@@ -170,6 +170,7 @@ def main() -> int:
     parser.add_argument("--window", type=float, default=10.0)
     parser.add_argument("--only", action="append", help="WxH/codec, e.g. 1280x720/vp8")
     parser.add_argument("--no-chromium", action="store_true")
+    parser.add_argument("--out", default="latency", help="result name under bench/results")
     parser.add_argument(
         "--model",
         default="LiveModel",
@@ -213,7 +214,7 @@ def main() -> int:
     columns = ("receiver", "case", "fps", "p50_ms", "p95_ms", "server_cpu%", "Mbit/s", "psnr")
     print(table([row(r) for r in ok], columns))
     path = write_result(
-        "latency",
+        opts.out,
         {
             "warmup_s": opts.warmup,
             "window_s": opts.window,

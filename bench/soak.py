@@ -15,10 +15,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 from common import (
     cpu_seconds,
     get_health,
@@ -119,6 +122,38 @@ COLUMNS = (
 )
 
 
+def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """RSS growth and fd range of the samples, judged against the targets."""
+    # The first minute includes allocator and codec warm-up; growth is judged after it.
+    base = rows[1] if len(rows) > 2 else rows[0]
+    last = rows[-1]
+    # A leak grows steadily; a plateau reached early (e.g. the output buffer filling up
+    # to `buffer_size` 720p frames, 2.8 MB each) does not: the slope tells them apart.
+    late = [r for r in rows if r["t_min"] >= min(5.0, last["t_min"] / 2)]
+    slope = (
+        float(np.polyfit([r["t_min"] for r in late], [r["rss_mb"] for r in late], 1)[0]) * 60
+        if len(late) >= 3
+        else None
+    )
+    fds = [r["fds"] for r in rows[1:]] or [rows[0]["fds"]]
+    summary = {
+        "rss_start_mb": rows[0]["rss_mb"],
+        "rss_after_1min_mb": base["rss_mb"],
+        "rss_end_mb": last["rss_mb"],
+        "rss_growth_mb": round(last["rss_mb"] - base["rss_mb"], 1),
+        "rss_growth_from_start_mb": round(last["rss_mb"] - rows[0]["rss_mb"], 1),
+        "rss_growth_after_5min_mb": round(last["rss_mb"] - late[0]["rss_mb"], 1),
+        "rss_slope_mb_per_hour_after_5min": None if slope is None else round(slope, 2),
+        "rss_growth_target_mb": RSS_GROWTH_TARGET_MB,
+        "fds": sorted({r["fds"] for r in rows}),
+        # One /health request's socket may be open at sampling time: allow +-1.
+        "fds_flat": max(fds) - min(fds) <= 1,
+        "threads": sorted({r["threads"] for r in rows}),
+    }
+    summary["pass"] = summary["rss_growth_mb"] <= RSS_GROWTH_TARGET_MB and summary["fds_flat"]
+    return summary
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--minutes", type=float, default=30.0)
@@ -126,29 +161,24 @@ def main() -> int:
     parser.add_argument("--warmup", type=float, default=10.0)
     parser.add_argument("--codec", choices=("vp8", "h264"), default="vp8")
     parser.add_argument("--out", default="soak")
+    parser.add_argument(
+        "--summarise", metavar="JSON", help="recompute the summary of a saved result and exit"
+    )
     opts = parser.parse_args()
+    if opts.summarise:
+        path = Path(opts.summarise)
+        document = json.loads(path.read_text())
+        document["summary"] = summarise(document["samples"])
+        path.write_text(json.dumps(document, indent=2) + "\n")
+        print(json.dumps(document["summary"], indent=2))
+        return 0
     print(f"soak: 1280x720@30 {opts.codec}, {opts.minutes:g} min", file=sys.stderr, flush=True)
     with serve(1280, 720, opts.codec) as server:
         rows = asyncio.run(soak(server, opts))
     for row in rows:
         for key in [k for k in row if k.startswith("_")]:
             del row[key]
-    # The first minute includes allocator and codec warm-up; growth is judged after it.
-    base = rows[1] if len(rows) > 2 else rows[0]
-    last = rows[-1]
-    summary = {
-        "rss_start_mb": rows[0]["rss_mb"],
-        "rss_after_1min_mb": base["rss_mb"],
-        "rss_end_mb": last["rss_mb"],
-        "rss_growth_mb": round(last["rss_mb"] - base["rss_mb"], 1),
-        "rss_growth_from_start_mb": round(last["rss_mb"] - rows[0]["rss_mb"], 1),
-        "rss_growth_target_mb": RSS_GROWTH_TARGET_MB,
-        "fds": sorted({r["fds"] for r in rows}),
-        # One /health request's socket may be open at sampling time: allow +-1.
-        "fds_flat": max(r["fds"] for r in rows[1:]) - min(r["fds"] for r in rows[1:]) <= 1,
-        "threads": sorted({r["threads"] for r in rows}),
-    }
-    summary["pass"] = summary["rss_growth_mb"] <= RSS_GROWTH_TARGET_MB and summary["fds_flat"]
+    summary = summarise(rows)
     print(table(rows, COLUMNS))
     print(
         f"RSS {summary['rss_after_1min_mb']} -> {summary['rss_end_mb']} MB "
