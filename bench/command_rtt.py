@@ -54,11 +54,13 @@ async def measure(server: Any, opts: argparse.Namespace) -> dict[str, Any]:
             await frames.next(timeout=10)
         for i in range(opts.count):
             level = LEVELS[i % 2]
-            # Irregular spacing: the command lands at every phase of the frame clock.
             pause_until = time.monotonic() + rng.uniform(0.15, 0.35)
             while time.monotonic() < pause_until:
                 await frames.next(timeout=10)
+            # Reading frames locks us to the frame clock; a random fraction of a frame
+            # interval more makes the command land at every phase of it.
             frames = session.video()  # from here on: frames received after the send
+            await asyncio.sleep(rng.uniform(0, 1 / FPS))  # a chosen offset, not a wait
             sent = time.time()
             await session.command("mark", level=level)
             acked = time.time()

@@ -47,7 +47,9 @@ WATCH = """() => {
     const fid = Math.floor(word / 256), check = word % 256;
     const ok = ((fid * 151 + 89) & 255) === check;
     const origin = performance.timeOrigin;
-    window.benchRecords.push([ok ? fid : -1, origin + meta.expectedDisplayTime, origin + now]);
+    const received = meta.receiveTime === undefined ? null : origin + meta.receiveTime;
+    window.benchRecords.push([ok ? fid : -1, origin + meta.expectedDisplayTime, origin + now,
+      received, meta.processingDuration ?? null]);
     video.requestVideoFrameCallback(onFrame);
   };
   video.requestVideoFrameCallback(onFrame);
@@ -132,17 +134,24 @@ def chromium_case(width: int, height: int, codec: str, opts: argparse.Namespace)
             finally:
                 browser.close()
             emits = read_emits(emit_log)[0]
-    displayed = [1000 * (t / 1000 - emits[f]) for f, t, _ in records if f in emits]
-    callback = [1000 * (c / 1000 - emits[f]) for f, _, c in records if f in emits]
+    displayed = [1000 * (r[1] / 1000 - emits[r[0]]) for r in records if r[0] in emits]
+    callback = [1000 * (r[2] / 1000 - emits[r[0]]) for r in records if r[0] in emits]
+    # Split Chromium's share off: emit -> last packet received, then received -> displayed.
+    arrived = [1000 * (r[3] / 1000 - emits[r[0]]) for r in records if r[0] in emits and r[3]]
+    inside = [r[1] - r[3] for r in records if r[3]]
+    decode = [1000 * r[4] for r in records if r[4] is not None]
     return {
         "receiver": "chromium (page)",
         "size": f"{width}x{height}",
         "codec": codec,
         "fps": len(records) / measured["seconds"],
         "frames": len(records),
-        "unreadable_ids": sum(f < 0 for f, _, _ in records),
+        "unreadable_ids": sum(r[0] < 0 for r in records),
         "latency_ms": {"p50": pct(displayed, 50), "p95": pct(displayed, 95), "n": len(displayed)},
         "callback_latency_ms": {"p50": pct(callback, 50), "p95": pct(callback, 95)},
+        "emit_to_received_ms": {"p50": pct(arrived, 50), "p95": pct(arrived, 95)},
+        "received_to_displayed_ms": {"p50": pct(inside, 50), "p95": pct(inside, 95)},
+        "decode_ms": {"p50": pct(decode, 50), "p95": pct(decode, 95)},
         "page_stats": {k: stats.get(k) for k in ("codec", "videoBitrate", "videoDelay", "fps")},
         "idle_before_pct": idle,
         **measured,
