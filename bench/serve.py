@@ -494,19 +494,68 @@ def sdk_unavailable() -> str | None:
     return unavailable_reason() or py_client_missing()
 
 
-def table(results: list[dict[str, Any]]) -> str:
-    head = (
-        f"{'receiver':<30}{'size':>10}{'codec':>6}{'fps':>6}{'p50ms':>7}{'p95ms':>7}"
-        f"{'cpu%':>6}{'Mbit/s':>8}{'PSNR':>6}{'p5':>6}"
+SUMMARY_KEYS = {
+    "fps": ("fps",),
+    "p50_ms": ("latency_ms", "p50"),
+    "p95_ms": ("latency_ms", "p95"),
+    "pacer_wait_p50_ms": ("pacer_wait_ms", "p50"),
+    "release_to_decoded_p50_ms": ("release_to_decoded_ms", "p50"),
+    "server_cpu_pct": ("server_cpu_pct",),
+    "bitrate_mbps": ("bitrate_mbps",),
+    "psnr_median_db": ("psnr_db", "median"),
+    "psnr_p5_db": ("psnr_db", "p5"),
+    "machine_busy_pct": ("machine_busy_pct",),
+}
+
+
+def summarise_runs(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """One case's figures: the median over its runs of each headline number."""
+
+    def get(run: dict[str, Any], path: tuple[str, ...]) -> Any:
+        for key in path:
+            run = run.get(key) if isinstance(run, dict) else None  # type: ignore[assignment]
+        return run
+
+    summary: dict[str, Any] = {k: runs[0][k] for k in ("receiver", "size", "codec")}
+    summary["runs"] = len(runs)
+    for name, path in SUMMARY_KEYS.items():
+        values = [v for v in (get(r, path) for r in runs) if v is not None]
+        summary[name] = round(statistics.median(values), 2) if values else None
+    return summary
+
+
+def table(summaries: list[dict[str, Any]]) -> str:
+    """The summaries as a text table (medians over runs)."""
+    columns = (
+        ("receiver", "receiver", 30, "s"),
+        ("size", "size", 10, "s"),
+        ("codec", "codec", 6, "s"),
+        ("fps", "fps", 6, ".1f"),
+        ("p50ms", "p50_ms", 7, ".1f"),
+        ("p95ms", "p95_ms", 7, ".1f"),
+        ("wait", "pacer_wait_p50_ms", 6, ".1f"),
+        ("rel>dec", "release_to_decoded_p50_ms", 8, ".1f"),
+        ("cpu%", "server_cpu_pct", 6, ".1f"),
+        ("Mbit/s", "bitrate_mbps", 7, ".2f"),
+        ("PSNR", "psnr_median_db", 6, ".1f"),
+        ("p5", "psnr_p5_db", 6, ".1f"),
+    )
+    head = "".join(
+        f"{title:<{width}}" if fmt == "s" and key == "receiver" else f"{title:>{width}}"
+        for title, key, width, fmt in columns
     )
     rows = [head, "-" * len(head)]
-    for r in results:
-        lat, q = r["latency_ms"], r["psnr_db"]
-        rows.append(
-            f"{r['receiver']:<30}{r['size']:>10}{r['codec']:>6}{r['fps']:>6.1f}"
-            f"{lat['p50'] or 0:>7.1f}{lat['p95'] or 0:>7.1f}{r['server_cpu_pct']:>6.1f}"
-            f"{r['bitrate_mbps']:>8.2f}{q['median'] or 0:>6.1f}{q['p5'] or 0:>6.1f}"
-        )
+    for summary in summaries:
+        cells = []
+        for _, key, width, fmt in columns:
+            value = summary.get(key)
+            if value is None:
+                cells.append(f"{'-':>{width}}")
+            elif fmt == "s":
+                cells.append(f"{value:<{width}}" if key == "receiver" else f"{value:>{width}}")
+            else:
+                cells.append(f"{value:>{width}{fmt}}")
+        rows.append("".join(cells))
     return "\n".join(rows)
 
 
@@ -536,6 +585,7 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="2 s warm-up, 5 s windows")
     parser.add_argument("--warmup", type=float, default=4.0)
     parser.add_argument("--window", type=float, default=10.0)
+    parser.add_argument("--repeat", type=int, default=3, help="runs per case (median)")
     parser.add_argument("--only", action="append", help="WxH/codec, e.g. 1280x720/vp8")
     parser.add_argument(
         "--quiet", type=float, default=90.0, help="idle %% to wait for before each case"
@@ -560,27 +610,33 @@ def main() -> int:
     cases = [(w, h, c) for w, h in SIZES for c in CODECS]
     if opts.only:
         cases = [(w, h, c) for w, h, c in cases if f"{w}x{h}/{c}" in opts.only]
-    results = []
-    if not opts.sdk_only:
-        for width, height, codec in cases:
-            print(f"ours: {width}x{height} {codec} …", file=sys.stderr, flush=True)
-            results.append(run_case(width, height, codec, opts, sdk=False))
+    plan = [] if opts.sdk_only else [(*case, False) for case in cases]
     if not opts.no_sdk:
-        # The official Python SDK offers no H.264 (WIRE.md §3.6): VP8 only.
-        for width, height, codec in [c for c in cases if c[2] == "vp8"]:
-            print(f"sdk: {width}x{height} {codec} …", file=sys.stderr, flush=True)
-            reason = sdk_unavailable()
-            if reason:
-                print(f"  skipped: {reason}", file=sys.stderr)
-                continue
-            results.append(run_case(width, height, codec, opts, sdk=True))
-    print(table(results))
+        reason = sdk_unavailable()
+        if reason:
+            print(f"official SDK receiver skipped: {reason}", file=sys.stderr)
+        else:
+            # The official Python SDK offers no H.264 (WIRE.md §3.6): VP8 only.
+            plan += [(*case, True) for case in cases if case[2] == "vp8"]
+    runs: list[dict[str, Any]] = []
+    summaries = []
+    for width, height, codec, sdk in plan:
+        case_runs = []
+        for n in range(opts.repeat):
+            who = "sdk" if sdk else "ours"
+            print(f"{who}: {width}x{height} {codec} run {n + 1}", file=sys.stderr, flush=True)
+            case_runs.append(run_case(width, height, codec, opts, sdk=sdk))
+        runs += case_runs
+        summaries.append(summarise_runs(case_runs))
+    print(table(summaries))
     document = {
         "date": time.strftime("%Y-%m-%d"),
         "machine": machine(),
         "warmup_s": opts.warmup,
         "window_s": opts.window,
-        "results": results,
+        "repeat": opts.repeat,
+        "summary": summaries,
+        "runs": runs,
     }
     Path(opts.out).parent.mkdir(parents=True, exist_ok=True)
     Path(opts.out).write_text(json.dumps(document, indent=2) + "\n")
