@@ -55,6 +55,33 @@ def test_audio_is_cut_into_contiguous_960_sample_packets_with_gaps_filled():
     assert steps == {960} and len(out) == (53_000 + 1600 - 48_000) // 960
 
 
+def decoded_peak(packets: list[av.Packet]) -> int:
+    decoder = av.CodecContext.create("libopus", "r")
+    peak = 0
+    for p in packets:
+        for frame in decoder.decode(p):
+            peak = max(peak, int(np.abs(frame.to_ndarray().astype(np.int32)).max()))
+    return peak
+
+
+def test_a_restarted_audio_stream_starts_without_a_click():
+    out: list[av.Packet] = []
+    audio = AudioPipeline("a", 1, lambda name, packets: out.extend(packets))
+    t = np.arange(48_000)
+    tone = (np.sin(2 * np.pi * 440 * t / 48_000) * 8000).astype(np.int16)[np.newaxis]
+    audio.set_active(True)
+    audio.push(tone[:, :24_000], 0)
+    audio.set_active(False)
+    out.clear()
+    audio.set_active(True)  # a new viewer: the next packets go to a fresh decoder
+    audio.push(-tone[:, 24_000:], 10 * 48_000)  # in opposite phase to where it stopped
+    assert out and decoded_peak(out) < 9000
+    out.clear()
+    audio.fill_silence(20 * 48_000)  # a gap long enough to restart the timeline
+    audio.push(tone[:, :24_000], 20 * 48_000)  # again in opposite phase
+    assert out and decoded_peak(out) < 9000
+
+
 def test_a_slow_viewer_drops_video_up_to_the_next_keyframe_and_oldest_audio():
     hub = HubSpy()
     video = OutboundTrack(hub, "main_video", "video")

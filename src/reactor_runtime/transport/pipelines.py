@@ -192,7 +192,7 @@ class AudioPipeline:
         """Start or stop producing packets; a restart begins at the next paced frame."""
         if active != self.active:
             self.active = active
-            self._chunks, self._held, self._start = [], 0, None
+            self._restart(None)
 
     def push(self, samples: np.ndarray, pts: int) -> None:
         """Take `(channels, n)` int16 samples whose first one is at hub time `pts`."""
@@ -218,10 +218,16 @@ class AudioPipeline:
             return
         missing = until - end
         if missing > MAX_SILENCE:
-            self._chunks, self._held, self._start = [], 0, until
+            self._restart(until)
             return
         self.silence_samples += missing
         self._append(np.zeros((self.channels, missing), dtype=np.int16))
+
+    def _restart(self, start: int | None) -> None:
+        # A fresh encoder too: Opus predicts from the previous stream, and its state
+        # from before the gap decodes as a full-scale click on the new stream.
+        self._chunks, self._held, self._start = [], 0, start
+        self._encoder = None
 
     def _append(self, samples: np.ndarray) -> None:
         self._chunks.append(samples)
