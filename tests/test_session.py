@@ -269,3 +269,34 @@ async def test_a_failing_load_raises_model_load_error_naming_the_cause():
     session = Session(type("U", (Unloadable,), {"output_type": AV}))
     with pytest.raises(ModelLoadError, match=r"weights\.bin"):
         await session.start()
+
+
+class SelfPaced(ReactorModel):
+    """Emits on its own 30 fps wall clock (a live source), with one hiccup."""
+
+    output_type = AV
+
+    async def run(self):
+        await self.connected.wait()
+        start = time.monotonic()
+        i = 0
+        while True:
+            if i == 45:
+                time.sleep(0.075)  # a stall: the pacer underruns, then 2 frames pile up
+            delay = start + i / 30 - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            await self.emit(AV(main_video=picture(i), main_audio=np.ones((1, 1600), np.int16)))
+            i += 1
+
+
+async def test_a_self_paced_model_sheds_the_backlog_an_underrun_left_behind():
+    async with running(SelfPaced) as (session, rec):
+        await rec.until(lambda: len(rec.frames) >= 40, timeout=5)
+        before = np.median([f.released_at - f.produced_at for f in rec.frames[20:40]])
+        await rec.until(lambda: session.buffer.stats.latency_drops >= 1, timeout=10)
+        n = len(rec.frames)
+        await rec.until(lambda: len(rec.frames) >= n + 40, timeout=5)
+        after = np.median([f.released_at - f.produced_at for f in rec.frames[n + 20 : n + 40]])
+        assert after < before + 0.025, (before, after)
+        assert session.buffer.stats.dropped_frames == 0

@@ -24,6 +24,7 @@ class BufferStats:
     sent_audio_samples: int = 0
     silence_samples: int = 0
     underruns: int = 0
+    latency_drops: int = 0
 
     def as_dict(self) -> dict[str, int]:
         """The counters as a plain dict."""

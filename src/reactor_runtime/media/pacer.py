@@ -19,6 +19,9 @@ Sink = Callable[[PacedFrame], None]
 LATE_TOLERANCE = 0.004
 """A frame released this late (seconds) is still on schedule; later is an underrun."""
 
+BACKLOG_PATIENCE = 2.0
+"""Seconds a standing backlog may last before a frame is dropped to shed its latency."""
+
 
 class Pacer:
     """Take frames from an `OutputBuffer` and release them in real time to sinks.
@@ -45,6 +48,7 @@ class Pacer:
         self.origin: float | None = None
         self._end = 0
         self._index = 0
+        self._backlog_since: float | None = None
 
     def interval(self) -> float:
         """The current playback interval in seconds."""
@@ -62,6 +66,9 @@ class Pacer:
         while True:
             frame = await self.buffer.get()
             gap = await self._wait_for_slot()
+            if self._backlog_outstayed():
+                self.buffer.stats.latency_drops += 1
+                continue
             paced = self._pace(frame, gap)
             for sink in list(self.sinks):
                 try:
@@ -69,10 +76,34 @@ class Pacer:
                 except Exception:
                     log.exception("media sink %r failed; frame %d skipped there", sink, paced.index)
 
+    def _backlog_outstayed(self) -> bool:
+        """True when frames have queued behind the current one for `BACKLOG_PATIENCE`.
+
+        An underrun moves the schedule later for good, and playback never runs
+        faster than `fps`; so a model that paces itself (a file, a camera) keeps
+        any backlog it built up before the underrun, as latency, forever. A
+        model faster than `fps` is held by backpressure instead: its backlog is
+        the buffer doing its job, and it is left alone.
+        """
+        produced = self.buffer.production_interval
+        paced_by_itself = produced is not None and produced >= 0.9 / self.buffer.fps
+        if self.buffer.depth == 0 or not paced_by_itself:
+            self._backlog_since = None
+            return False
+        now = self.clock()
+        if self._backlog_since is None:
+            self._backlog_since = now
+            return False
+        if now - self._backlog_since < BACKLOG_PATIENCE:
+            return False
+        self._backlog_since = None
+        return True
+
     def reset(self) -> None:
         """Start a new timeline at the next frame (the last viewer left)."""
         self.origin = None
         self._end = 0
+        self._backlog_since = None
 
     def pts_now(self) -> int:
         """The media time of the clock's present instant (0 before the first frame)."""

@@ -81,6 +81,7 @@ class RuntimeCollector(Collector):
             ("drop", "dropped_frames"),
             ("flush", "flushed_frames"),
             ("no_viewer", "discarded_frames"),
+            ("latency", "latency_drops"),
         ):
             dropped.add_metric([reason], stats[key])
         yield dropped
