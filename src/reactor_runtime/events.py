@@ -9,6 +9,7 @@ renders the command set as the wire capabilities and as an OpenAPI document.
 from __future__ import annotations
 
 import inspect
+import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
@@ -204,8 +205,6 @@ def _build_command(method_name: str, func: Callable[..., Any], info: EventInfo) 
 
 
 def _type_hints(func: Callable[..., Any]) -> dict[str, Any]:
-    import typing
-
     try:
         return typing.get_type_hints(func)
     except Exception:

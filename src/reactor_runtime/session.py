@@ -56,18 +56,16 @@ def declared_type(model_class: type[ReactorModel], base: type) -> type | None:
     if explicit is not None:
         return explicit
     module = sys.modules.get(model_class.__module__)
-    found = (
-        [
-            value
-            for value in vars(module).values()
-            if isinstance(value, type)
-            and issubclass(value, base)
-            and value is not base
-            and value.__module__ == model_class.__module__
-        ]
-        if module
-        else []
-    )
+    if module is None:
+        return None
+    found = [
+        value
+        for value in vars(module).values()
+        if isinstance(value, type)
+        and issubclass(value, base)
+        and value is not base
+        and value.__module__ == model_class.__module__
+    ]
     if len(found) > 1:
         names = ", ".join(c.__name__ for c in found)
         raise TypeError(
