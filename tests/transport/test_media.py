@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import re
+import time
 
+import av
 import numpy as np
 import pytest
 
@@ -166,3 +169,36 @@ async def test_a_malformed_offer_or_mapping_is_refused_naming_the_field(
     with pytest.raises(ValueError, match=field):
         await peer.answer(bad_offer, bad_mapping)
     assert peer.state == "closed"
+
+
+class _Listener:
+    """An audio subscriber that records when each packet reaches it."""
+
+    name = "main_audio"
+    kind = "audio"
+    codec = None
+
+    def __init__(self) -> None:
+        self.arrivals: list[tuple[float, int]] = []
+        self.enough = asyncio.Event()
+
+    def push(self, packet: av.Packet) -> None:
+        self.arrivals.append((time.monotonic(), packet.pts))
+        if len(self.arrivals) >= 40:
+            self.enough.set()
+
+
+async def test_each_audio_packet_leaves_when_its_audio_is_presented_not_in_frame_bursts(
+    session, hub
+):
+    listener = _Listener()
+    hub.subscribe(listener)
+    await session.viewer_joined("viewer-1")
+    await asyncio.wait_for(listener.enough.wait(), 10)
+    lateness = [
+        arrived - hub.media_clock.monotonic(pts + 960) for arrived, pts in listener.arrivals[5:]
+    ]
+    assert min(lateness) >= -0.002, f"a packet left before its audio ended: {min(lateness):.4f} s"
+    gaps = sorted(b - a for (a, _), (b, _) in itertools.pairwise(listener.arrivals[5:]))
+    median_gap = gaps[len(gaps) // 2]
+    assert 0.015 <= median_gap <= 0.025, f"packets 20 ms apart, median gap {median_gap:.4f} s"

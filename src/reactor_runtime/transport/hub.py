@@ -5,7 +5,10 @@ to one worker thread per video track, which converts RGB to yuv420p once and enc
 it once per codec some viewer needs (VP8 and/or H.264); the finished packets come back
 to the loop and are copied by reference into each subscribed viewer's bounded queue.
 Audio is cut into 20 ms Opus packets on the loop itself (0.1-0.3 ms each), so it never
-waits behind a video encode. A slow viewer only overflows its own queue.
+waits behind a video encode, and each packet leaves when the last sample it carries is
+presented: the model emits ahead (batches, a buffer), and packets sent in bursts on the
+frame ticks make a browser's jitter buffer hold ~20 ms more audio, which lip-sync then
+adds to video too. A slow viewer only overflows its own queue.
 """
 
 from __future__ import annotations
@@ -14,12 +17,13 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 import av
 
-from .encoders import VideoCodec
+from .encoders import OPUS_FRAME, VideoCodec
 from .pipelines import AudioPipeline, VideoPipeline
 from .rtcp_sync import MediaClock
 
@@ -84,6 +88,9 @@ class MediaHub:
         self._input_owners: dict[str, str] = {}
         self._remove_sink: Callable[[], None] | None = None
         self._silence_task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._audio_due: dict[str, deque[tuple[float, av.Packet]]] = {}
+        self._audio_timers: dict[str, asyncio.TimerHandle] = {}
         self._offset = TIMELINE_START
         self._last_pts: int | None = None
         self._end = TIMELINE_START
@@ -98,13 +105,14 @@ class MediaHub:
         """Attach to the session's pacer and start the encoder threads (on the server loop)."""
         if self._remove_sink is not None:
             return
-        loop = asyncio.get_running_loop()
+        loop = self._loop = asyncio.get_running_loop()
         for name in self.video_tracks:
             pipeline = VideoPipeline(name, self.fps, loop, self._deliver_video)
             pipeline.start()
             self._video[name] = pipeline
         for name, channels in self.audio_channels.items():
             self._audio[name] = AudioPipeline(name, channels, self._deliver_audio)
+            self._audio_due[name] = deque()
         self._remove_sink = self.session.add_sink(self._on_frame)
         self._silence_task = loop.create_task(self._silence_loop(), name="hub-silence")
 
@@ -120,6 +128,9 @@ class MediaHub:
         for pipeline in self._video.values():
             pipeline.stop()
         self._video.clear()
+        for timer in self._audio_timers.values():
+            timer.cancel()
+        self._audio_timers.clear()
 
     # subscriptions ---------------------------------------------------------
 
@@ -213,9 +224,28 @@ class MediaHub:
                 track.push(packet)
 
     def _deliver_audio(self, name: str, packets: list[av.Packet]) -> None:
-        for track in list(self._subscribers.get((name, None), ())):
-            for packet in packets:
+        due = self._audio_due[name]
+        for packet in packets:
+            # A packet's pts labels the first sample it decodes to (look-ahead removed).
+            end = self.media_clock.monotonic(packet.pts + OPUS_FRAME)
+            due.append((end if end is not None else 0.0, packet))
+        self._release_audio(name)
+
+    def _release_audio(self, name: str) -> None:
+        """Send the packets of `name` whose audio has been presented; time the next one."""
+        timer = self._audio_timers.pop(name, None)
+        if timer is not None:
+            timer.cancel()
+        due = self._audio_due[name]
+        now = time.monotonic()
+        while due and due[0][0] <= now:
+            packet = due.popleft()[1]
+            for track in list(self._subscribers.get((name, None), ())):
                 track.push(packet)
+        if due and self._loop is not None:
+            self._audio_timers[name] = self._loop.call_later(
+                due[0][0] - now, self._release_audio, name
+            )
 
     def stats(self) -> dict[str, Any]:
         """Per-track encoder counters and subscriber counts."""
