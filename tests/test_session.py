@@ -1,4 +1,6 @@
 import asyncio
+import itertools
+import math
 import threading
 import time
 from dataclasses import dataclass
@@ -290,13 +292,60 @@ class SelfPaced(ReactorModel):
             i += 1
 
 
-async def test_a_self_paced_model_sheds_the_backlog_an_underrun_left_behind():
+def _wait_ms(frames) -> float:
+    return 1000 * float(np.median([f.released_at - f.produced_at for f in frames]))
+
+
+async def test_a_self_paced_model_gets_back_the_latency_an_underrun_left_behind():
     async with running(SelfPaced) as (session, rec):
         await rec.until(lambda: len(rec.frames) >= 40, timeout=5)
-        before = np.median([f.released_at - f.produced_at for f in rec.frames[20:40]])
-        await rec.until(lambda: session.buffer.stats.latency_drops >= 1, timeout=10)
-        n = len(rec.frames)
-        await rec.until(lambda: len(rec.frames) >= n + 40, timeout=5)
-        after = np.median([f.released_at - f.produced_at for f in rec.frames[n + 20 : n + 40]])
-        assert after < before + 0.025, (before, after)
+        before = _wait_ms(rec.frames[20:40])
+        # The stall at frame 45 leaves 2 frames queued: ~75 ms of wait, for good unless
+        # the schedule moves earlier to meet the model again.
+        await rec.until(lambda: len(rec.frames) >= 60, timeout=5)
+        assert _wait_ms(rec.frames[50:60]) > before + 40
+        await rec.until(
+            lambda: len(rec.frames) >= 80 and _wait_ms(rec.frames[-10:]) < before + 10,
+            timeout=10,
+        )
+        assert session.buffer.stats.advances >= 1
+        assert session.buffer.stats.dropped_frames == 0
+        tail = rec.frames[45:]
+        assert all(b.pts == a.pts + a.duration for a, b in itertools.pairwise(tail[1:])), (
+            "timestamps stay contiguous while the schedule moves earlier"
+        )
+
+
+class LatePhase(ReactorModel):
+    """A camera-like source: one frame takes 55 ms to make, then it skips to its next slot.
+
+    The pacer's schedule moves 55 ms later at that frame, while the model keeps its own
+    30 fps grid: from then on each frame arrives ~22 ms before its slot.
+    """
+
+    output_type = AV
+
+    async def run(self):
+        await self.connected.wait()
+        start = time.monotonic()
+        k = 0
+        while True:
+            k = max(k, math.ceil((time.monotonic() - start) * 30 - 1e-6))
+            delay = start + k / 30 - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            if k == 10:
+                time.sleep(0.055)
+            await self.emit(AV(main_video=picture(k), main_audio=np.ones((1, 1600), np.int16)))
+            k += 1
+
+
+async def test_the_schedule_moves_earlier_to_meet_a_self_paced_model():
+    async with running(LatePhase) as (session, rec):
+        await rec.until(lambda: len(rec.frames) >= 30, timeout=5)
+        assert _wait_ms(rec.frames[20:30]) > 15, "the slow frame left a standing wait"
+        await rec.until(
+            lambda: len(rec.frames) >= 40 and _wait_ms(rec.frames[-10:]) < 8, timeout=10
+        )
+        assert session.buffer.stats.advances >= 1
         assert session.buffer.stats.dropped_frames == 0

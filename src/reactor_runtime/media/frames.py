@@ -20,13 +20,15 @@ class Frame:
     `(channels, samples)`) that starts with it.
 
     `emit_seq` numbers the emit that produced the frame; `produced_at` is the
-    monotonic time the emit was called.
+    monotonic time the emit was called, `queued_at` the time it entered the
+    output buffer (0 before).
     """
 
     video: dict[str, np.ndarray]
     audio: dict[str, np.ndarray]
     emit_seq: int = 0
     produced_at: float = 0.0
+    queued_at: float = 0.0
 
     def audio_samples(self) -> int:
         """The longest audio slice of this frame, in samples."""

@@ -24,7 +24,7 @@ class BufferStats:
     sent_audio_samples: int = 0
     silence_samples: int = 0
     underruns: int = 0
-    latency_drops: int = 0
+    advances: int = 0
 
     def as_dict(self) -> dict[str, int]:
         """The counters as a plain dict."""
@@ -124,6 +124,7 @@ class OutputBuffer:
         while True:
             with self._lock:
                 if len(self._frames) < self.capacity:
+                    frame.queued_at = time.monotonic()
                     self._frames.append(frame)
                     self.stats.emitted_frames += 1
                     self.stats.emitted_audio_samples += frame.audio_samples()

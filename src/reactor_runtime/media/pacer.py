@@ -19,8 +19,10 @@ Sink = Callable[[PacedFrame], None]
 LATE_TOLERANCE = 0.004
 """A frame released this late (seconds) is still on schedule; later is an underrun."""
 
-BACKLOG_PATIENCE = 2.0
-"""Seconds a standing backlog may last before a frame is dropped to shed its latency."""
+PHASE_WINDOW = 1.0
+"""Seconds of frames watched before the schedule may move earlier to meet them."""
+PHASE_SLACK = 0.003
+"""Seconds a self-paced model's frames are left waiting for their slot, for its jitter."""
 
 
 class Pacer:
@@ -32,6 +34,15 @@ class Pacer:
     when the model is slower (adaptive frame rate), and never less than its
     own audio, so audio is never cut or stretched. When the buffer runs dry the
     next frame is presented when it arrives and the gap is silence (counted).
+
+    The schedule also moves earlier, to meet a model that paces itself (a live
+    source, a file): every frame of the last `PHASE_WINDOW` waited for its slot,
+    so the slot is moved to `PHASE_SLACK` after the earliest arrival (counted in
+    `advances`). Without that the frames' wait would be whatever phase the first
+    frame or the last underrun happened to leave (0 to 1 interval), or a backlog
+    the model built while catching up, kept as latency for good. Nothing is
+    dropped: the frame plays sooner and later timestamps stay contiguous. A model
+    faster than `fps` is held by backpressure instead and is left alone.
     """
 
     def __init__(
@@ -48,7 +59,8 @@ class Pacer:
         self.origin: float | None = None
         self._end = 0
         self._index = 0
-        self._backlog_since: float | None = None
+        self._window_start: float | None = None
+        self._window_slack = 0.0
 
     def interval(self) -> float:
         """The current playback interval in seconds."""
@@ -65,10 +77,8 @@ class Pacer:
         """Release frames until cancelled."""
         while True:
             frame = await self.buffer.get()
+            self._meet(frame)
             gap = await self._wait_for_slot()
-            if self._backlog_outstayed():
-                self.buffer.stats.latency_drops += 1
-                continue
             paced = self._pace(frame, gap)
             for sink in list(self.sinks):
                 try:
@@ -76,34 +86,34 @@ class Pacer:
                 except Exception:
                     log.exception("media sink %r failed; frame %d skipped there", sink, paced.index)
 
-    def _backlog_outstayed(self) -> bool:
-        """True when frames have queued behind the current one for `BACKLOG_PATIENCE`.
-
-        An underrun moves the schedule later for good, and playback never runs
-        faster than `fps`; so a model that paces itself (a file, a camera) keeps
-        any backlog it built up before the underrun, as latency, forever. A
-        model faster than `fps` is held by backpressure instead: its backlog is
-        the buffer doing its job, and it is left alone.
-        """
+    def _meet(self, frame: Frame) -> None:
+        """Move the schedule earlier if the frames of a self-paced model keep waiting."""
+        if self.origin is None:
+            return
         produced = self.buffer.production_interval
-        paced_by_itself = produced is not None and produced >= 0.9 / self.buffer.fps
-        if self.buffer.depth == 0 or not paced_by_itself:
-            self._backlog_since = None
-            return False
+        if produced is None or produced < 0.9 / self.buffer.fps or not frame.queued_at:
+            self._window_start = None
+            return
         now = self.clock()
-        if self._backlog_since is None:
-            self._backlog_since = now
-            return False
-        if now - self._backlog_since < BACKLOG_PATIENCE:
-            return False
-        self._backlog_since = None
-        return True
+        due = self.origin + self._end / CLOCK_RATE
+        slack = due - frame.queued_at
+        if self._window_start is None:
+            self._window_start, self._window_slack = now, slack
+            return
+        self._window_slack = min(self._window_slack, slack)
+        if now - self._window_start < PHASE_WINDOW:
+            return
+        self._window_start = None
+        advance = min(self._window_slack, due - now) - PHASE_SLACK
+        if advance > 0.001:
+            self.origin -= advance
+            self.buffer.stats.advances += 1
 
     def reset(self) -> None:
         """Start a new timeline at the next frame (the last viewer left)."""
         self.origin = None
         self._end = 0
-        self._backlog_since = None
+        self._window_start = None
 
     def pts_now(self) -> int:
         """The media time of the clock's present instant (0 before the first frame)."""

@@ -81,11 +81,15 @@ class RuntimeCollector(Collector):
             ("drop", "dropped_frames"),
             ("flush", "flushed_frames"),
             ("no_viewer", "discarded_frames"),
-            ("latency", "latency_drops"),
         ):
             dropped.add_metric([reason], stats[key])
         yield dropped
         yield counter("underruns", "Times the pacer found no frame ready.", stats["underruns"])
+        yield counter(
+            "schedule_advances",
+            "Times the pacer moved its schedule earlier to meet a self-paced model.",
+            stats["advances"],
+        )
         yield gauge("buffer_depth", "Frames waiting in the output buffer.", stats["buffer_depth"])
         yield gauge("fps_playing", "Current playback rate.", stats["fps_playing"])
         yield gauge("viewers", "Connected viewers.", stats["viewers"])
