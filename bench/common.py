@@ -4,9 +4,9 @@ serve.py owns the test pattern (textured, frame id stamped in row 0), `BenchMode
 (emits it at 30 fps in real time and logs `id emit_time depth`), CPU and /health
 readers. This module adds what the other benchmarks need besides:
 
-- `LiveModel`: `BenchModel` paced like a live source: it never lets a backlog build
-  in the output buffer (see its docstring), so emit -> decoded measures the runtime's
-  path, not frames the model chose to queue;
+- `LiveModel`: `BenchModel` paced like a camera: it keeps its 30 fps grid and skips
+  the slots it missed instead of catching up (see its docstring), so emit -> decoded
+  measures the runtime's path, not frames the model chose to queue;
 - `CommandModel`: `LiveModel` plus a `mark(level)` command that paints a flat grey
   patch (`PATCH`) into every following picture, for command -> frame round trips;
 - `serve()`: a fresh `reactor run` of one of these models at a size and codec;
@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import math
 import os
 import sys
 import tempfile
@@ -73,36 +74,33 @@ PATCH = (slice(32, 96), slice(0, 64))
 
 
 class LiveModel(BenchModel):
-    """`BenchModel` that emits only into an empty output buffer (at most 30 fps).
+    """`BenchModel` paced like a camera: a 30 fps grid, missed slots skipped.
 
-    `BenchModel` paces itself by its own clock and catches up after any delay; the
-    pacer instead moves its timeline on after an underrun and never plays faster than
-    `fps`. So every hiccup leaves one more frame queued, until the buffer is full and
-    each frame waits `buffer_size` frame times (100 ms at 30 fps) before it is even
-    encoded: that is the model's queue, not the runtime's latency. A live source makes
-    its picture when the consumer is ready for it; so does this model: at its slot it
-    waits until the pacer has taken the previous frame (polling every 2 ms), then
-    renders and emits. (Skipping the slot instead would lower the production rate,
-    which the adaptive frame rate would then follow down.)
+    `BenchModel` catches up after any delay by emitting back to back; once it is more
+    than `buffer_size` frames behind, it waits in `emit` like a model faster than
+    `fps`, and from outside that backlog is indistinguishable from backpressure doing
+    its job, so it stays (100 ms at 30 fps): the model's queue, not the runtime's
+    latency. A camera does not catch up: it skips the frames it missed. The pacer
+    meets such a model's phase (its frames wait ~3 ms for their slot).
     """
 
     async def run(self) -> None:
         samples = 48_000 // FPS
         while True:
             await self.connected.wait()
-            next_at = time.monotonic()
+            start = time.monotonic()
+            slot = 0
             while self.connected.is_set():
-                delay = next_at - time.monotonic()
+                slot = max(slot, math.ceil((time.monotonic() - start) * FPS - 1e-6))
+                delay = start + slot / FPS - time.monotonic()
                 if delay > 0:
                     await asyncio.sleep(delay)
-                while self.output_buffer.depth > 0 and self.connected.is_set():
-                    await asyncio.sleep(0.002)
-                next_at = max(next_at + 1 / FPS, time.monotonic())
                 picture = source_frame(self.texture, self.fid, self.width, self.height)
                 depth = self.output_buffer.depth
                 self.log.write(f"{self.fid} {time.time():.6f} {depth}\n")
                 await self.emit(self.output(picture, samples))
                 self.fid += 1
+                slot += 1
 
 
 class LiveVideoOnlyModel(LiveModel):
