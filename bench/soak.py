@@ -4,9 +4,10 @@
     python bench/soak.py --minutes 2 --codec h264
 
 A fresh `reactor run` serves serve.py's textured, id-stamped pattern at 1280x720, 30
-fps; our client (127.0.0.1) watches. Every minute the server's RSS (VmRSS), open fds,
-threads, CPU over that minute, the frames the viewer received, the encoder's skipped
-pictures and the emit -> decoded latency (p50 of every 10th frame) are sampled.
+fps (`LiveModel` by default, see bench/common.py); our client (127.0.0.1) watches.
+Every minute the server's RSS (VmRSS), open fds, threads, CPU over that minute, the
+frames the viewer received, the encoder's skipped pictures and the emit -> decoded
+latency (p50 of every 10th frame) are sampled.
 Targets: RSS growth <= 10 MB from the first minute (warm-up: allocator pools, codec
 buffers) to the end; open fds flat. Writes bench/results/soak.json.
 """
@@ -162,6 +163,12 @@ def main() -> int:
     parser.add_argument("--codec", choices=("vp8", "h264"), default="vp8")
     parser.add_argument("--out", default="soak")
     parser.add_argument(
+        "--model",
+        default="LiveModel",
+        choices=("LiveModel", "BenchModel"),
+        help="LiveModel paces like a camera; BenchModel catches up (keeps a full buffer)",
+    )
+    parser.add_argument(
         "--summarise", metavar="JSON", help="recompute the summary of a saved result and exit"
     )
     opts = parser.parse_args()
@@ -172,8 +179,12 @@ def main() -> int:
         path.write_text(json.dumps(document, indent=2) + "\n")
         print(json.dumps(document["summary"], indent=2))
         return 0
-    print(f"soak: 1280x720@30 {opts.codec}, {opts.minutes:g} min", file=sys.stderr, flush=True)
-    with serve(1280, 720, opts.codec) as server:
+    print(
+        f"soak: 1280x720@30 {opts.codec}, {opts.model}, {opts.minutes:g} min",
+        file=sys.stderr,
+        flush=True,
+    )
+    with serve(1280, 720, opts.codec, opts.model) as server:
         rows = asyncio.run(soak(server, opts))
     for row in rows:
         for key in [k for k in row if k.startswith("_")]:
@@ -192,6 +203,7 @@ def main() -> int:
             "fps": 30,
             "codec": opts.codec,
             "minutes": opts.minutes,
+            "model": opts.model,
             "summary": summary,
             "samples": rows,
         },
