@@ -96,7 +96,7 @@ def main() -> int:
             "minutes": args.minutes,
             "warmup_s": args.warmup,
             "connections": args.connections,
-            "floor_opus_lookahead_ms": round(harness.FLOOR_OPUS_LOOKAHEAD_MS, 2),
+            "floor_correction": "the floor's own label lag, measured per connection (labels.py)",
         },
         "connections": runs,
         "median_over_connections": summary,

@@ -16,11 +16,19 @@ drift over the same window, whichever is smaller: the loop corrects in steps of 
 display refresh (16.7 ms) well after 20 s, and such a step moves both, while a sender
 drifting against its own timestamps moves only the measured skew.
 
-Chromium's lip-sync loop stops correcting inside a ±30 ms dead band, so one
-connection's skew is one draw from that band. When one connection's figures miss a
-bound, the page reconnects (fresh connections, fresh loops) and the bounds apply to
-the median over up to three connections: a sender that is really off misses on
-every one. The variants share each measurement (one warm-up); each asserts on its own.
+The floor is corrected by its own sender's labelling, measured in the same run: the
+page also sends the floor's tracks to an aiortc peer that maps each flash and click
+through the floor's RTCP sender reports (`avsync_page/labels.py`); what a receiver
+plays late because of those labels alone (Opus look-ahead, the flash drawn on the
+audio thread's 10 ms block) is taken out, so the floor reads as a perfect sender.
+
+Chromium's lip-sync loop stops correcting inside a ±30 ms dead band, and each
+stream's flash lands on a 16.7 ms display refresh at a phase fixed for the
+connection, so one connection's skew is one draw from a spread of ±20 ms. When one
+connection's figures miss a bound, the page reconnects (fresh connections, fresh
+loops) and the bounds apply to the median over up to five connections: a sender that
+is really off misses on every one. The variants share each measurement (one
+warm-up); each asserts on its own.
 """
 
 from __future__ import annotations
@@ -37,7 +45,7 @@ from e2e.netns import CHROMIUM_PATH, private_network
 WARMUP_S = 20.0
 PAIRS = 15
 COLLECT_TIMEOUT_S = 45.0
-MAX_ATTEMPTS = 3
+MAX_ATTEMPTS = 5
 MAX_DELTA_MS = 20.0
 MAX_DRIFT_MS = 10.0
 

@@ -176,9 +176,8 @@ async function runtime(label, base) {
   }
 }
 
-/** The floor: a locally made flash/click stream sent through an in-page loopback. */
-async function floor(label) {
-  const p = probe(label);
+/** The floor's source: a canvas flash drawn the moment the worklet renders a click. */
+function floorSource(p) {
   const ctx = state.ctx;
   const canvas = document.createElement("canvas");
   canvas.width = 320;
@@ -197,7 +196,6 @@ async function floor(label) {
     outputChannelCount: [1],
     processorOptions: { period: ctx.sampleRate, first: Math.round((ctx.currentTime + 0.5) * ctx.sampleRate) },
   });
-  // The flash starts the moment the click is rendered into the stream's audio.
   p.sent = [];
   source.port.onmessage = ({ data }) => {
     const now = performance.now();
@@ -208,8 +206,14 @@ async function floor(label) {
   const destination = ctx.createMediaStreamDestination();
   destination.channelCount = 1;
   source.connect(destination);
-  const local = new MediaStream([video, destination.stream.getAudioTracks()[0]]);
+  return new MediaStream([video, destination.stream.getAudioTracks()[0]]);
+}
 
+/** The floor: a locally made flash/click stream sent through an in-page loopback. */
+async function floor(label) {
+  const p = probe(label);
+  const local = floorSource(p);
+  state.floorStream = local;
   const sender = new RTCPeerConnection({ iceServers: [] });
   const receiver = new RTCPeerConnection({ iceServers: [] });
   p.pc = receiver;
@@ -226,6 +230,17 @@ async function floor(label) {
   await receiver.setLocalDescription(await receiver.createAnswer());
   await sender.setRemoteDescription(receiver.localDescription);
 }
+
+/** Also send the floor's tracks to the label receiver at `base` (see labels.py). */
+state.labelFloor = async (base) => {
+  const pc = new RTCPeerConnection({ iceServers: [] });
+  state.labelPc = pc;
+  for (const track of state.floorStream.getTracks()) pc.addTrack(track, state.floorStream);
+  await pc.setLocalDescription(await pc.createOffer());
+  await gathered(pc);
+  const answer = await (await http("POST", `${base}/offer`, { sdp: pc.localDescription.sdp })).json();
+  await pc.setRemoteDescription({ type: "answer", sdp: answer.sdp });
+};
 
 /** Start every probe: `runtimes` is a list of {label, base}; the floor is "floor". */
 state.start = async (runtimes) => {

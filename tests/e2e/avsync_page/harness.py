@@ -38,16 +38,9 @@ MODEL_DIR = PAGE_DIR.parent / "models" / "avsync"
 VARIANTS = ("mono", "16k", "stereo")
 FIRST_PORT = 8080
 START_TIMEOUT = 30.0
-FLOOR_OPUS_LOOKAHEAD_MS = 312 / 48
-"""How late a libwebrtc sender's audio plays against its own RTP timestamps.
-
-libwebrtc stamps an Opus packet with the time of its first *input* sample, and its
-receivers play the decoded samples under that stamp, so everything a Chromium sender
-sends is heard one encoder look-ahead (312 samples at 48 kHz: 6.5 ms) after its label.
-Our runtime stamps packets with the time of the decoded audio (`OpusEncoder` keeps
-libopus's shifted pts). The floor stands for a perfect sender, so its skews are
-reduced by this much before the comparison.
-"""
+LABEL_PORT = 8090
+MIN_LABEL_PAIRS = 5
+"""Flash/click pairs the label receiver must map before the floor is corrected by them."""
 PAIR_WINDOW_MS = 400.0
 """A click belongs to the flash it is nearest to, if within this (flashes are 1 s apart)."""
 CONTENT_TYPES = {".html": "text/html", ".js": "text/javascript"}
@@ -124,6 +117,23 @@ def start_runtimes(net: PrivateNetwork, wanted: Sequence[RuntimeSpec]) -> list[R
     return runtimes
 
 
+def start_label_receiver(net: PrivateNetwork) -> Runtime:
+    """Start `labels.py` (the floor's second receiver, aiortc) on `LABEL_PORT`."""
+    argv = [sys.executable, str(PAGE_DIR / "labels.py"), net.address, str(LABEL_PORT)]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    process = net.popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    runtime = Runtime("labels", f"http://{net.address}:{LABEL_PORT}", process)
+    ready: queue.Queue[Runtime | None] = queue.Queue()
+    threading.Thread(target=_pump, args=(runtime, ready), daemon=True).start()
+    try:
+        started = ready.get(timeout=START_TIMEOUT)
+    except queue.Empty:
+        started = None
+    if started is None:
+        raise AssertionError(f"the label receiver did not start:\n{''.join(runtime.output)}")
+    return runtime
+
+
 def _pump(runtime: Runtime, ready: queue.Queue[Runtime | None]) -> None:
     assert runtime.process.stdout is not None
     announced = False
@@ -166,18 +176,27 @@ class ProbePage:
             "console", lambda m: m.type == "error" and self.errors.append(f"console: {m.text}")
         )
         self.url = f"{origin}/avsync/index.html"
+        self.label_receiver: Runtime | None = None
         self.page.route(f"{origin}/avsync/**", _serve_page_file)
 
-    def start(self, runtimes: Sequence[Runtime]) -> None:
+    def start(self, runtimes: Sequence[Runtime], labels: Runtime | None = None) -> None:
         """(Re)load the page, connect to every runtime and start the floor.
 
         A reload closes the previous connections: every probe starts afresh, with a
-        new lip-sync loop in Chromium.
+        new lip-sync loop in Chromium. With `labels`, the floor's tracks also go to
+        that label receiver.
         """
         self.page.goto(self.url)
         self.page.wait_for_function("window.avsync !== undefined", timeout=10_000)
         probes = [{"label": r.label, "base": r.origin} for r in runtimes]
         self.page.evaluate("(runtimes) => avsync.start(runtimes)", probes)
+        if labels is not None:
+            self.page.evaluate("(base) => avsync.labelFloor(base)", labels.origin)
+
+    def labels(self, labels: Runtime) -> dict[str, Any]:
+        """What the label receiver mapped so far (see `labels.py`)."""
+        fetch = "async (base) => (await fetch(base + '/labels', { cache: 'no-store' })).json()"
+        return self.page.evaluate(fetch, labels.origin)
 
     def now(self) -> float:
         """The page's `performance.now()` (ms)."""
@@ -316,19 +335,51 @@ def settle(
     return settled
 
 
-def compare(results: dict[str, Any], since: float, until: float) -> dict[str, Any]:
+def label_lag(labels: dict[str, Any]) -> dict[str, Any]:
+    """The floor sender's click label minus flash label per pair (ms), from `labels.py`.
+
+    A receiver plays each track by its labels, so this is how much later the floor's
+    click plays than its flash *because of how Chromium labels them*: a perfect sender
+    reads 0. Raises if too few pairs were mapped to trust the median.
+    """
+    clicks = labels.get("clicks", [])
+    lags = []
+    for flash in labels.get("flashes", []):
+        if not clicks:
+            break
+        nearest = min(clicks, key=lambda c: abs(c - flash))
+        if abs(nearest - flash) * 1000 <= PAIR_WINDOW_MS:
+            lags.append((nearest - flash) * 1000)
+    if len(lags) < MIN_LABEL_PAIRS:
+        raise AssertionError(
+            f"the label receiver mapped {len(lags)} flash/click pairs of the floor, "
+            f"expected >= {MIN_LABEL_PAIRS} (reports: {labels.get('reports')})"
+        )
+    cuts = statistics.quantiles(lags, n=20, method="inclusive")
+    return {
+        "pairs": len(lags),
+        "p5": round(cuts[0], 1),
+        "p50": round(statistics.median(lags), 1),
+        "p95": round(cuts[-1], 1),
+    }
+
+
+def compare(
+    results: dict[str, Any], since: float, until: float, lag: dict[str, Any]
+) -> dict[str, Any]:
     """Per probe: its skew summary; for runtimes also `delta`, their p50 minus the floor's.
 
-    The floor's skews are first corrected by `FLOOR_OPUS_LOOKAHEAD_MS`. Each probe also
-    gets Chromium's `residual` (`chromium_residual`) and, from the `settle`d skews,
-    `settled_p50` and `settled_drift`: the skew and drift with the lip-sync loop's own
-    corrections taken out. `settled_delta` is ours minus the floor's on that footing.
+    The floor's skews are first corrected by its own label lag (`label_lag`, p50), so
+    the floor reads as a perfect sender would. Each probe also gets Chromium's
+    `residual` (`chromium_residual`) and, from the `settle`d skews, `settled_p50` and
+    `settled_drift`: the skew and drift with the lip-sync loop's own corrections taken
+    out. `settled_delta` is ours minus the floor's on that footing.
     """
     report: dict[str, Any] = {}
     for label, probe in results.items():
         pairs = pair_skews(probe, since, until)
         if label == "floor":
-            pairs = [(t, s - FLOOR_OPUS_LOOKAHEAD_MS) for t, s in pairs]
+            pairs = [(t, s - lag["p50"]) for t, s in pairs]
         row: dict[str, Any] = summarize(pairs)
         row["residual"] = chromium_residual(probe, since, until)
         settled = settle(probe, pairs)
@@ -337,6 +388,8 @@ def compare(results: dict[str, Any], since: float, until: float) -> dict[str, An
         row["settled_drift"] = summary and summary["drift"]
         report[label] = row
     floor = report["floor"]
+    floor["label_lag"] = lag
+    floor["label_lag_ms"] = lag["p50"]
     for label, row in report.items():
         if label == "floor":
             continue
@@ -366,6 +419,7 @@ def combine(attempts: Sequence[dict[str, Any]]) -> dict[str, Any]:
                 "delta",
                 "residual",
                 "settled_delta",
+                "label_lag_ms",
             )
             if all(r.get(key) is not None for r in rows)
         }
@@ -377,13 +431,18 @@ def combine(attempts: Sequence[dict[str, Any]]) -> dict[str, Any]:
 def stage(
     net: PrivateNetwork, wanted: Sequence[RuntimeSpec] | None = None
 ) -> Iterator[tuple[list[Runtime], ProbePage]]:
-    """The `wanted` runtimes (default: one per variant) and a probe page (not started)."""
+    """The `wanted` runtimes (default: one per variant) and a probe page (not started).
+
+    The label receiver (`labels.py`) runs too, as `page.label_receiver`.
+    """
     from playwright.sync_api import sync_playwright
 
     runtimes = start_runtimes(net, specs() if wanted is None else wanted)
+    label_receiver = start_label_receiver(net)
     with sync_playwright() as playwright:
         browser = launch(playwright, net, [r.origin for r in runtimes])
         page = ProbePage(browser, runtimes[0].origin)
+        page.label_receiver = label_receiver
         try:
             yield runtimes, page
         finally:
@@ -403,10 +462,11 @@ def measure(
     Returns:
         The `compare` report and the length of the collection window in seconds.
     """
-    page.start(runtimes)
+    page.start(runtimes, page.label_receiver)
     page.wait_pairs(0.0, 1, timeout=30.0)
     page.page.wait_for_timeout(warmup * 1000)
     since = page.now()
     page.wait_pairs(since, pairs, timeout=timeout)
     until = page.now()
-    return compare(page.results(), since, until), (until - since) / 1000
+    lag = label_lag(page.labels(page.label_receiver))
+    return compare(page.results(), since, until, lag), (until - since) / 1000
