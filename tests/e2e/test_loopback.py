@@ -6,6 +6,7 @@ on 127.0.0.1 only, so no network namespace is needed.
 
 from __future__ import annotations
 
+import httpx
 import numpy as np
 import pytest
 from client.served import PLAYBACK_MODEL, reactor_run
@@ -47,3 +48,30 @@ async def test_the_server_sees_the_viewer_leave_within_five_seconds(served):
         await session.video().next(timeout=10)
         assert served.health()["viewers"] == 1
     served.wait_health(lambda h: h["viewers"] == 0, timeout=5)
+
+
+def _samples(text: str, name: str) -> dict[str, float]:
+    """Every sample of metric `name` in a Prometheus text page, by its label string."""
+    out = {}
+    for line in text.splitlines():
+        if line.startswith(name + "{"):
+            labels, value = line[len(name) :].rsplit(" ", 1)
+            out[labels] = float(value)
+    return out
+
+
+async def test_metrics_count_what_the_hub_encoded_per_track_and_codec(served):
+    async with connect(served.url) as session:
+        for _ in range(10):
+            await session.video().next(timeout=10)
+        text = httpx.get(f"{served.url}/metrics", timeout=5).text
+    encoded = _samples(text, "reactor_video_pictures_encoded_total")
+    assert encoded['{track="main_video"}'] >= 10
+    assert _samples(text, "reactor_video_keyframes_total")['{codec="vp8",track="main_video"}'] >= 1
+    assert (
+        _samples(text, "reactor_video_encoded_bytes_total")['{codec="vp8",track="main_video"}']
+        > 1000
+    )
+    assert _samples(text, "reactor_audio_packets_total")['{track="main_audio"}'] > 0
+    assert _samples(text, "reactor_track_subscribers")['{track="main_video/vp8"}'] == 1
+    assert '{step="encode",track="main_video"}' in _samples(text, "reactor_video_picture_ms")

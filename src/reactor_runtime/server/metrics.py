@@ -107,6 +107,62 @@ class RuntimeCollector(Collector):
         for code, count in sorted(runtime.commands.errors.items()):
             errors.add_metric([code], count)
         yield errors
+        hub_stats = getattr(runtime.hub, "stats", None)
+        if callable(hub_stats):
+            yield from media_metrics(hub_stats())
+
+
+def media_metrics(media: dict[str, Any]) -> Iterator[Metric]:
+    """The hub's per-track encoder counters (`MediaHub.stats()`) as metric families."""
+    video = media.get("video", {})
+    audio = media.get("audio", {})
+
+    def per_track(name: str, doc: str, source: dict[str, Any], key: str) -> Metric:
+        family = CounterMetricFamily(f"reactor_{name}", doc, labels=["track"])
+        for track, stats in sorted(source.items()):
+            family.add_metric([track], stats[key])
+        return family
+
+    def per_codec(name: str, doc: str, key: str) -> Metric:
+        family = CounterMetricFamily(f"reactor_{name}", doc, labels=["track", "codec"])
+        for track, stats in sorted(video.items()):
+            for codec, value in sorted(stats[key].items()):
+                family.add_metric([track, codec], value)
+        return family
+
+    yield per_track(
+        "video_pictures_encoded", "Pictures converted once and encoded.", video, "encoded"
+    )
+    yield per_track(
+        "video_pictures_skipped",
+        "Pictures replaced by a newer one while the encoder was busy.",
+        video,
+        "skipped",
+    )
+    yield per_codec("video_encoded_bytes", "Encoded video bytes, once per codec.", "bytes")
+    yield per_codec("video_keyframes", "Keyframes encoded, per codec.", "keyframes")
+    timing = GaugeMetricFamily(
+        "reactor_video_picture_ms",
+        "Mean per-picture time of a video track, by step.",
+        labels=["track", "step"],
+    )
+    for track, stats in sorted(video.items()):
+        timing.add_metric([track, "convert"], stats["convert_ms"])
+        timing.add_metric([track, "encode"], stats["encode_ms"])
+    yield timing
+    yield per_track("audio_packets", "Opus packets encoded.", audio, "packets")
+    yield per_track(
+        "audio_silence_samples",
+        "48 kHz samples of silence sent for lack of model audio.",
+        audio,
+        "silence_samples",
+    )
+    subscribers = GaugeMetricFamily(
+        "reactor_track_subscribers", "Viewer tracks fed, per track and codec.", labels=["track"]
+    )
+    for track, count in sorted(media.get("subscribers", {}).items()):
+        subscribers.add_metric([track], count)
+    yield subscribers
 
 
 def metrics_text(registry: CollectorRegistry) -> bytes:
