@@ -76,9 +76,17 @@ def main() -> int:
                 report, seconds = harness.measure(
                     page, runtimes, args.warmup, pairs, timeout=args.minutes * 60 + 60
                 )
-                runs.append({"window_s": round(seconds, 1), "skew_ms": report})
+                buffered = _audio_buffered_ms(page.stats())
+                runs.append(
+                    {
+                        "window_s": round(seconds, 1),
+                        "skew_ms": report,
+                        "audio_jitter_buffer_ms": buffered,
+                    }
+                )
                 print(f"connection {connection + 1}: {seconds:.0f} s of pairs")
                 print(_table(report))
+                print(f"audio jitter buffer at Chromium (mean ms): {buffered}")
             health = page.health(runtimes)
             chromium = page.context.browser.version
             errors = list(page.errors)
@@ -112,6 +120,19 @@ def main() -> int:
     print(f"server: {json.dumps(health)}")
     print(f"wrote {args.out}")
     return 0
+
+
+def _audio_buffered_ms(stats: dict[str, Any]) -> dict[str, float | None]:
+    """Mean time an audio sample waited in Chromium's jitter buffer, per probe (ms)."""
+    out: dict[str, float | None] = {}
+    for label, rows in stats.items():
+        audio = [r for r in rows if r["kind"] == "audio" and r.get("jitterBufferEmittedCount")]
+        out[label] = (
+            round(1000 * audio[0]["jitterBufferDelay"] / audio[0]["jitterBufferEmittedCount"], 1)
+            if audio
+            else None
+        )
+    return out
 
 
 def _table(report: dict[str, Any]) -> str:
