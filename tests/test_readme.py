@@ -23,4 +23,7 @@ async def test_readme_model_streams_and_answers_its_command():
     async with running(model) as (session, rec):
         await rec.until(lambda: len(rec.frames) >= 3)
         assert rec.frames[0].video["main_video"].shape == (360, 640, 3)
-        assert await session.dispatch("set_speed", {"speed": 3}) == ("speed_changed", {"speed": 3.0})
+        assert await session.dispatch("set_speed", {"speed": 3}) == (
+            "speed_changed",
+            {"speed": 3.0},
+        )

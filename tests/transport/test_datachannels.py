@@ -128,7 +128,9 @@ async def test_v1_commands_schema_and_track_control_over_data_and_control(
     assert peer.router.latch.version == "v1"
 
 
-async def test_messages_wait_for_the_codec_and_go_out_in_order_once_it_is_known(make_peer, make_client, wait_until):
+async def test_messages_wait_for_the_codec_and_go_out_in_order_once_it_is_known(
+    make_peer, make_client, wait_until
+):
     client = make_client(labels=("data",))
     peer = make_peer(family=None)
     await client.connect(peer)

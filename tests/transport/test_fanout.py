@@ -123,3 +123,21 @@ def test_720p_encoders_hit_the_target_rate_with_two_second_keyframes():
             encoder.name,
             rate,
         )
+
+
+def test_rgb_to_yuv_reads_in_place_with_the_same_result_as_from_a_copy():
+    rng = np.random.default_rng(3)
+    batch = rng.integers(0, 256, (2, 250, 250, 3), dtype=np.uint8)
+    pictures = [
+        rng.integers(0, 256, (720, 1280, 3), dtype=np.uint8),  # aligned: read in place
+        rng.integers(0, 256, (721, 1281, 3), dtype=np.uint8),  # odd: last row/column cut
+        batch[1],  # a view that starts unaligned: copied
+        rng.integers(0, 256, (64, 64, 4), dtype=np.uint8)[:, :, :3],  # strided pixels
+    ]
+    for rgb in pictures:
+        height, width = rgb.shape[0] & ~1, rgb.shape[1] & ~1
+        copy = np.ascontiguousarray(rgb[:height, :width])
+        expected = av.VideoFrame.from_ndarray(copy, format="rgb24").reformat(format="yuv420p")
+        frame = rgb_to_yuv(rgb)
+        assert frame.format.name == "yuv420p" and (frame.height, frame.width) == (height, width)
+        assert np.array_equal(frame.to_ndarray(), expected.to_ndarray())

@@ -114,7 +114,8 @@ class MediaHub:
             self._audio[name] = AudioPipeline(name, channels, self._deliver_audio)
             self._audio_due[name] = deque()
         self._remove_sink = self.session.add_sink(self._on_frame)
-        self._silence_task = loop.create_task(self._silence_loop(), name="hub-silence")
+        if self._audio:
+            self._silence_task = loop.create_task(self._silence_loop(), name="hub-silence")
 
     def stop(self) -> None:
         """Detach from the pacer and stop the encoder threads."""
