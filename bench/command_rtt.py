@@ -140,7 +140,7 @@ def main() -> int:
             "size": opts.size,
             "fps": FPS,
             "codec": opts.codec,
-            "model": "CommandModel (LiveModel: emits into an empty output buffer)",
+            "model": "CommandModel (LiveModel: paced like a camera)",
             "idle_before_pct": round(idle, 1),
             **result,
         },

@@ -184,8 +184,8 @@ def main() -> int:
         "--model",
         default="LiveModel",
         choices=("LiveModel", "BenchModel"),
-        help="LiveModel keeps no backlog (the runtime's path); BenchModel catches up after "
-        "hiccups and ends with a full output buffer (+buffer_size frames)",
+        help="LiveModel paces like a camera (the runtime's path); BenchModel catches up after "
+        "hiccups and can end with a full output buffer (+buffer_size frames)",
     )
     parser.add_argument(
         "--video-only", action="store_true", help="serve no audio (no lip-sync hold in Chromium)"
