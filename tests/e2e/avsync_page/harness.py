@@ -287,14 +287,21 @@ def summarize(pairs: Sequence[tuple[float, float]]) -> dict[str, float]:
     mean_t, mean_s = statistics.fmean(times), statistics.fmean(skews)
     spread = sum((t - mean_t) ** 2 for t in times)
     slope = sum((t - mean_t) * (s - mean_s) for t, s in zip(times, skews, strict=True)) / spread
-    cuts = statistics.quantiles(skews, n=20, method="inclusive")
     return {
-        "pairs": len(skews),
-        "p5": round(cuts[0], 1),
-        "p50": round(statistics.median(skews), 1),
-        "p95": round(cuts[-1], 1),
+        **percentiles(skews),
         "drift": round(statistics.median(skews[half:]) - statistics.median(skews[:half]), 1),
         "slope_ms_per_min": round(slope, 2),
+    }
+
+
+def percentiles(values: Sequence[float]) -> dict[str, float]:
+    """`pairs` (the count), p5, p50 and p95 of `values`, in ms to 0.1."""
+    cuts = statistics.quantiles(values, n=20, method="inclusive")
+    return {
+        "pairs": len(values),
+        "p5": round(cuts[0], 1),
+        "p50": round(statistics.median(values), 1),
+        "p95": round(cuts[-1], 1),
     }
 
 
@@ -355,13 +362,7 @@ def label_lag(labels: dict[str, Any]) -> dict[str, Any]:
             f"the label receiver mapped {len(lags)} flash/click pairs of the floor, "
             f"expected >= {MIN_LABEL_PAIRS} (reports: {labels.get('reports')})"
         )
-    cuts = statistics.quantiles(lags, n=20, method="inclusive")
-    return {
-        "pairs": len(lags),
-        "p5": round(cuts[0], 1),
-        "p50": round(statistics.median(lags), 1),
-        "p95": round(cuts[-1], 1),
-    }
+    return percentiles(lags)
 
 
 def compare(
