@@ -5,8 +5,9 @@ a second, emitting batches of 3 frames. One `reactor run` per audio variant (48 
 mono, a resampled 16 kHz track, stereo) serves it inside a private network; one
 Chromium page watches all three plus the floor, an in-page Chromium-to-Chromium
 loopback of a locally made flash/click stream, with the same detectors (see
-`avsync_page/`). After a 20 s warm-up (Chromium's lip-sync loop settles in 13-20 s),
-each probe collects 15 flash/click pairs. Our skew (click minus flash, p50) must be
+`avsync_page/`). The floor starts 20 s before the runtimes are connected (its own
+lip-sync loop starts 80-90 ms off and steps down slowly); after a 20 s warm-up
+(Chromium's lip-sync loop settles in 13-20 s), each probe collects 15 flash/click pairs. Our skew (click minus flash, p50) must be
 within 20 ms of the floor's, and must not drift: the median of the window's second
 half may differ from the first half's by 10 ms at most.
 

@@ -242,10 +242,16 @@ state.labelFloor = async (base) => {
   await pc.setRemoteDescription({ type: "answer", sdp: answer.sdp });
 };
 
-/** Start every probe: `runtimes` is a list of {label, base}; the floor is "floor". */
-state.start = async (runtimes) => {
+/** Start the floor alone (it settles slower than the runtimes' streams, see harness.py). */
+state.startFloor = async () => {
   await audio();
-  await Promise.all([floor("floor"), ...runtimes.map(({ label, base }) => runtime(label, base))]);
+  await floor("floor");
+};
+
+/** Connect to every runtime: `runtimes` is a list of {label, base}. */
+state.connect = async (runtimes) => {
+  await audio();
+  await Promise.all(runtimes.map(({ label, base }) => runtime(label, base)));
 };
 
 /** What a probe measured so far (JSON-safe). */

@@ -39,6 +39,17 @@ VARIANTS = ("mono", "16k", "stereo")
 FIRST_PORT = 8080
 START_TIMEOUT = 30.0
 LABEL_PORT = 8090
+FLOOR_HEAD_START_S = 20.0
+"""Seconds the floor runs before the runtimes are connected.
+
+The floor's lip-sync loop starts far off (its canvas frames and worklet audio reach
+the loopback with very different delays: 80-90 ms of skew at first) and Chromium
+corrects that one display refresh (16.7 ms) at a time, still stepping 20-30 s after
+connecting, while our streams settle within the warm-up. Measured from the same
+start, the floor then reads high and wide (p5-p95 often 30-40 ms against ours
+under 1 ms) and the difference biases Δ negative by ~10 ms; the head start lets the
+reference settle before it is used.
+"""
 MIN_LABEL_PAIRS = 5
 """Flash/click pairs the label receiver must map before the floor is corrected by them."""
 PAIR_WINDOW_MS = 400.0
@@ -179,19 +190,27 @@ class ProbePage:
         self.label_receiver: Runtime | None = None
         self.page.route(f"{origin}/avsync/**", _serve_page_file)
 
-    def start(self, runtimes: Sequence[Runtime], labels: Runtime | None = None) -> None:
-        """(Re)load the page, connect to every runtime and start the floor.
+    def start(
+        self,
+        runtimes: Sequence[Runtime],
+        labels: Runtime | None = None,
+        floor_head_start: float = 0.0,
+    ) -> None:
+        """(Re)load the page, start the floor, then connect to every runtime.
 
         A reload closes the previous connections: every probe starts afresh, with a
         new lip-sync loop in Chromium. With `labels`, the floor's tracks also go to
-        that label receiver.
+        that label receiver. The runtimes are connected `floor_head_start` seconds
+        after the floor (see `FLOOR_HEAD_START_S`).
         """
         self.page.goto(self.url)
         self.page.wait_for_function("window.avsync !== undefined", timeout=10_000)
-        probes = [{"label": r.label, "base": r.origin} for r in runtimes]
-        self.page.evaluate("(runtimes) => avsync.start(runtimes)", probes)
+        self.page.evaluate("avsync.startFloor()")
         if labels is not None:
             self.page.evaluate("(base) => avsync.labelFloor(base)", labels.origin)
+        self.page.wait_for_timeout(floor_head_start * 1000)
+        probes = [{"label": r.label, "base": r.origin} for r in runtimes]
+        self.page.evaluate("(runtimes) => avsync.connect(runtimes)", probes)
 
     def labels(self, labels: Runtime) -> dict[str, Any]:
         """What the label receiver mapped so far (see `labels.py`)."""
@@ -463,7 +482,7 @@ def measure(
     Returns:
         The `compare` report and the length of the collection window in seconds.
     """
-    page.start(runtimes, page.label_receiver)
+    page.start(runtimes, page.label_receiver, FLOOR_HEAD_START_S)
     page.wait_pairs(0.0, 1, timeout=30.0)
     page.page.wait_for_timeout(warmup * 1000)
     since = page.now()
