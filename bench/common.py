@@ -47,7 +47,6 @@ from serve import (  # noqa: E402
     machine,
     read_emits,
     read_stamp,
-    source_frame,
     wait_quiet,
     write_model_dir,
 )
@@ -95,11 +94,7 @@ class LiveModel(BenchModel):
                 delay = start + slot / FPS - time.monotonic()
                 if delay > 0:
                     await asyncio.sleep(delay)
-                picture = source_frame(self.texture, self.fid, self.width, self.height)
-                depth = self.output_buffer.depth
-                self.log.write(f"{self.fid} {time.time():.6f} {depth}\n")
-                await self.emit(self.output(picture, samples))
-                self.fid += 1
+                await self.emit_next(samples)
                 slot += 1
 
 

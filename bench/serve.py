@@ -179,12 +179,16 @@ class BenchModel(ReactorModel):
                 delay = started + k / FPS - time.monotonic()
                 if delay > 0:
                     await asyncio.sleep(delay)
-                picture = source_frame(self.texture, self.fid, self.width, self.height)
-                depth = self.output_buffer.depth
-                self.log.write(f"{self.fid} {time.time():.6f} {depth}\n")
-                await self.emit(self.output(picture, samples))
-                self.fid += 1
+                await self.emit_next(samples)
                 k += 1
+
+    async def emit_next(self, samples: int) -> None:
+        """Render, log (`id emit_time depth`) and emit the next frame with `samples` audio."""
+        picture = source_frame(self.texture, self.fid, self.width, self.height)
+        depth = self.output_buffer.depth
+        self.log.write(f"{self.fid} {time.time():.6f} {depth}\n")
+        await self.emit(self.output(picture, samples))
+        self.fid += 1
 
 
 class VideoOnlyOutput(Output):
