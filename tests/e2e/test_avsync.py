@@ -5,8 +5,9 @@ a second, emitting batches of 3 frames. One `reactor run` per audio variant (48 
 mono, a resampled 16 kHz track, stereo) serves it inside a private network; one
 Chromium page watches all three plus the floor, an in-page Chromium-to-Chromium
 loopback of a locally made flash/click stream, with the same detectors (see
-`avsync_page/`). The floor starts 20 s before the runtimes are connected (its own
-lip-sync loop starts 80-90 ms off and steps down slowly); after a 20 s warm-up
+`avsync_page/`). The floor starts 20 s before the runtimes are first connected and
+keeps running (its own lip-sync loop starts 80-90 ms off and steps down slowly, for
+a minute or more); after a 20 s warm-up
 (Chromium's lip-sync loop settles in 13-20 s), each probe collects 15 flash/click pairs. Our skew (click minus flash, p50) must be
 within 20 ms of the floor's, and must not drift: the median of the window's second
 half may differ from the first half's by 10 ms at most.
@@ -26,8 +27,8 @@ audio thread's 10 ms block) is taken out, so the floor reads as a perfect sender
 Chromium's lip-sync loop stops correcting inside a ±30 ms dead band, and each
 stream's flash lands on a 16.7 ms display refresh at a phase fixed for the
 connection, so one connection's skew is one draw from a spread of ±20 ms. When one
-connection's figures miss a bound, the page reconnects (fresh connections, fresh
-loops) and the bounds apply to the median over up to five connections: a sender that
+connection's figures miss a bound, the page reconnects to the runtimes (fresh
+connections, fresh loops) and the bounds apply to the median over up to five connections: a sender that
 is really off misses on every one. The variants share each measurement (one
 warm-up); each asserts on its own.
 """

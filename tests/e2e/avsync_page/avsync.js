@@ -102,7 +102,7 @@ function watch(p, stream) {
   };
   source.connect(tap);
   p.tap = tap;
-  setInterval(() => sampleSync(p), 1000);
+  p.timer = setInterval(() => sampleSync(p), 1000);
 }
 
 // Chromium's own view of the probe's lip-sync: the sender-clock times of the video and
@@ -248,9 +248,18 @@ state.startFloor = async () => {
   await floor("floor");
 };
 
-/** Connect to every runtime: `runtimes` is a list of {label, base}. */
+/** Close a runtime probe's connection, detectors and element (before reconnecting it). */
+function close(p) {
+  clearInterval(p.timer);
+  p.tap?.disconnect();
+  p.element?.remove();
+  p.pc?.close();
+}
+
+/** (Re)connect to every runtime: `runtimes` is a list of {label, base}; the floor stays. */
 state.connect = async (runtimes) => {
   await audio();
+  for (const { label } of runtimes) if (state.probes[label]) close(state.probes[label]);
   await Promise.all(runtimes.map(({ label, base }) => runtime(label, base)));
 };
 

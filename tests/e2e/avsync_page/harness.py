@@ -188,6 +188,7 @@ class ProbePage:
         )
         self.url = f"{origin}/avsync/index.html"
         self.label_receiver: Runtime | None = None
+        self.floor_started = False
         self.page.route(f"{origin}/avsync/**", _serve_page_file)
 
     def start(
@@ -196,19 +197,23 @@ class ProbePage:
         labels: Runtime | None = None,
         floor_head_start: float = 0.0,
     ) -> None:
-        """(Re)load the page, start the floor, then connect to every runtime.
+        """Connect afresh to every runtime; the first time, load the page and start the floor.
 
-        A reload closes the previous connections: every probe starts afresh, with a
-        new lip-sync loop in Chromium. With `labels`, the floor's tracks also go to
-        that label receiver. The runtimes are connected `floor_head_start` seconds
-        after the floor (see `FLOOR_HEAD_START_S`).
+        Each call gives every runtime probe a fresh connection, with a new lip-sync loop
+        in Chromium. The floor is started once, with the page, and keeps running (it is
+        the reference; the longer it has settled the better). With `labels`, the floor's
+        tracks also go to that label receiver. The first connection to the runtimes is
+        made `floor_head_start` seconds after the floor started (see
+        `FLOOR_HEAD_START_S`).
         """
-        self.page.goto(self.url)
-        self.page.wait_for_function("window.avsync !== undefined", timeout=10_000)
-        self.page.evaluate("avsync.startFloor()")
-        if labels is not None:
-            self.page.evaluate("(base) => avsync.labelFloor(base)", labels.origin)
-        self.page.wait_for_timeout(floor_head_start * 1000)
+        if not self.floor_started:
+            self.page.goto(self.url)
+            self.page.wait_for_function("window.avsync !== undefined", timeout=10_000)
+            self.page.evaluate("avsync.startFloor()")
+            if labels is not None:
+                self.page.evaluate("(base) => avsync.labelFloor(base)", labels.origin)
+            self.floor_started = True
+            self.page.wait_for_timeout(floor_head_start * 1000)
         probes = [{"label": r.label, "base": r.origin} for r in runtimes]
         self.page.evaluate("(runtimes) => avsync.connect(runtimes)", probes)
 
