@@ -39,6 +39,7 @@ from typing import Any
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH.parent / "tests"))
 
+from common import table  # noqa: E402
 from e2e.avsync_page import harness  # noqa: E402
 from e2e.netns import private_network  # noqa: E402
 
@@ -136,20 +137,7 @@ def _audio_buffered_ms(stats: dict[str, Any]) -> dict[str, float | None]:
 
 
 def _table(report: dict[str, Any]) -> str:
-    header = ["probe", *COLUMNS]
-    rows = [header] + [
-        [label, *(_cell(row.get(c)) for c in COLUMNS)] for label, row in report.items()
-    ]
-    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
-    return "\n".join("  ".join(v.rjust(w) for v, w in zip(r, widths, strict=True)) for r in rows)
-
-
-def _cell(value: Any) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:.1f}"
-    return str(value)
+    return table([{"probe": label, **row} for label, row in report.items()], ["probe", *COLUMNS])
 
 
 if __name__ == "__main__":

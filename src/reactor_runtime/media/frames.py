@@ -21,7 +21,7 @@ class Frame:
 
     `emit_seq` numbers the emit that produced the frame; `produced_at` is the
     monotonic time the emit was called, `queued_at` the time it entered the
-    output buffer (0 before).
+    output buffer (0 before); both on `time.monotonic`, the pacer's clock.
     """
 
     video: dict[str, np.ndarray]

@@ -100,49 +100,46 @@ def specs(variants: Sequence[str] = VARIANTS, baseline: bool = False) -> list[Ru
 
 def start_runtimes(net: PrivateNetwork, wanted: Sequence[RuntimeSpec]) -> list[Runtime]:
     """Start the runtimes (ports 8080, 8081, ...) and wait until all of them serve."""
-    runtimes: list[Runtime] = []
-    ready: queue.Queue[Runtime | None] = queue.Queue()
+    jobs = []
     for index, spec in enumerate(wanted):
         port = FIRST_PORT + index
         argv = list(spec.launcher) or [sys.executable, "-m", "reactor_runtime.cli"]
         argv += ["run", "--host", net.address, "--port", str(port), str(MODEL_DIR)]
-        env = {**os.environ, "AVSYNC_AUDIO": spec.variant, "PYTHONUNBUFFERED": "1"}
-        process = net.popen(
-            argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
-        )
-        runtime = Runtime(spec.label, f"http://{net.address}:{port}", process)
-        runtimes.append(runtime)
-        # Drain the pipe for the whole run: a full pipe would block the server's logging.
-        threading.Thread(target=_pump, args=(runtime, ready), daemon=True).start()
-    deadline = time.monotonic() + START_TIMEOUT
-    waiting = len(runtimes)
-    while waiting:
-        try:
-            runtime = ready.get(timeout=max(deadline - time.monotonic(), 0.01))
-        except queue.Empty:
-            runtime = None
-        if runtime is None:
-            logs = "\n".join(f"[{r.label}] {''.join(r.output)}" for r in runtimes)
-            raise AssertionError(f"reactor run did not start within {START_TIMEOUT} s:\n{logs}")
-        waiting -= 1
-    return runtimes
+        jobs.append((spec.label, port, argv, {"AVSYNC_AUDIO": spec.variant}))
+    return _start(net, jobs)
 
 
 def start_label_receiver(net: PrivateNetwork) -> Runtime:
     """Start `labels.py` (the floor's second receiver, aiortc) on `LABEL_PORT`."""
     argv = [sys.executable, str(PAGE_DIR / "labels.py"), net.address, str(LABEL_PORT)]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    process = net.popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
-    runtime = Runtime("labels", f"http://{net.address}:{LABEL_PORT}", process)
+    return _start(net, [("labels", LABEL_PORT, argv, {})])[0]
+
+
+def _start(
+    net: PrivateNetwork, jobs: Sequence[tuple[str, int, list[str], dict[str, str]]]
+) -> list[Runtime]:
+    """Run each `(label, port, argv, extra env)` in `net`; wait until each says "serving"."""
+    started: list[Runtime] = []
     ready: queue.Queue[Runtime | None] = queue.Queue()
-    threading.Thread(target=_pump, args=(runtime, ready), daemon=True).start()
-    try:
-        started = ready.get(timeout=START_TIMEOUT)
-    except queue.Empty:
-        started = None
-    if started is None:
-        raise AssertionError(f"the label receiver did not start:\n{''.join(runtime.output)}")
-    return runtime
+    for label, port, argv, extra in jobs:
+        env = {**os.environ, **extra, "PYTHONUNBUFFERED": "1"}
+        process = net.popen(
+            argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
+        )
+        runtime = Runtime(label, f"http://{net.address}:{port}", process)
+        started.append(runtime)
+        # Drain the pipe for the whole run: a full pipe would block the server's logging.
+        threading.Thread(target=_pump, args=(runtime, ready), daemon=True).start()
+    deadline = time.monotonic() + START_TIMEOUT
+    for _ in started:
+        try:
+            runtime = ready.get(timeout=max(deadline - time.monotonic(), 0.01))
+        except queue.Empty:
+            runtime = None
+        if runtime is None:
+            logs = "\n".join(f"[{r.label}] {''.join(r.output)}" for r in started)
+            raise AssertionError(f"not all of them started within {START_TIMEOUT} s:\n{logs}")
+    return started
 
 
 def _pump(runtime: Runtime, ready: queue.Queue[Runtime | None]) -> None:
