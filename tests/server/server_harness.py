@@ -116,12 +116,14 @@ class FakeHub:
 class ServedRuntime:
     """A runtime behind a real uvicorn server in a background thread."""
 
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: Runtime, **app_options: Any) -> None:
+        """`app_options` go to `create_app` (tokens, cors)."""
         self.runtime = runtime
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
-        config = uvicorn.Config(create_app(runtime), log_config=None, lifespan="on")
+        app = create_app(runtime, **app_options)
+        config = uvicorn.Config(app, log_config=None, lifespan="on")
         self.server = uvicorn.Server(config)
         self.loop: asyncio.AbstractEventLoop | None = None
         self.thread = threading.Thread(target=self._run, daemon=True)

@@ -17,7 +17,8 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from .. import __version__
-from .cors import CorsMiddleware
+from .auth import TokenSet
+from .cors import CorsMiddleware, CorsPolicy
 from .errors import ApiError
 from .metrics import health_report, metrics_text, registry_for
 from .pages import fallback_index, schema_document, web_file
@@ -38,12 +39,18 @@ def _log_load_failure(task: Any) -> None:
         log.error("the model failed to load: %s", task.exception())
 
 
-def create_app(runtime: Runtime) -> FastAPI:
+def create_app(
+    runtime: Runtime, *, tokens: TokenSet | None = None, cors: CorsPolicy | None = None
+) -> FastAPI:
     """Build the app serving `runtime`.
 
     Starting the app (its lifespan) begins loading the model in the background;
-    stopping it shuts the runtime down (viewers told, model stopped).
+    stopping it shuts the runtime down (viewers told, model stopped). With `tokens`,
+    every route but `/health`, `/ready` and the page's files needs one of them
+    (`Authorization: Bearer`); `cors` says which origins browsers may call it from
+    (default: any while unguarded, none but its own page once guarded).
     """
+    tokens = tokens or TokenSet()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -59,9 +66,10 @@ def create_app(runtime: Runtime) -> FastAPI:
         description="Serves one model over WebRTC to Reactor clients.",
         lifespan=lifespan,
     )
-    app.add_middleware(CorsMiddleware)
+    app.add_middleware(CorsMiddleware, policy=cors or CorsPolicy(guarded=bool(tokens)))
     registry = registry_for(runtime)
-    versioned = [Depends(_api_version)]
+    guarded = [Depends(tokens.dependency)]
+    versioned = [*guarded, Depends(_api_version)]
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> JSONResponse:
@@ -77,7 +85,7 @@ def create_app(runtime: Runtime) -> FastAPI:
             raise ApiError(400, "extra_args: expected an object of model arguments")
         return JSONResponse(await runtime.start_session(extra_args))
 
-    @app.post("/stop_session")
+    @app.post("/stop_session", dependencies=guarded)
     async def stop_session(request: Request) -> Response:
         # Always 200 (clients ignore the answer): an unreadable body only loses the reason.
         reason = None
@@ -167,11 +175,11 @@ def create_app(runtime: Runtime) -> FastAPI:
         report = health_report(runtime)
         return JSONResponse(report, status_code=503 if report["status"] == "error" else 200)
 
-    @app.get("/metrics")
+    @app.get("/metrics", dependencies=guarded)
     async def metrics() -> Response:
         return Response(metrics_text(registry), media_type=CONTENT_TYPE_LATEST)
 
-    @app.get("/schema")
+    @app.get("/schema", dependencies=guarded)
     async def schema() -> JSONResponse:
         return JSONResponse(schema_document(runtime))
 
