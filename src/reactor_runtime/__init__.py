@@ -5,6 +5,7 @@ The authoring surface: subclass `ReactorModel`, declare tracks on an `Output`
 `ModelMessage`s, and `await self.emit(...)` from `run()`.
 """
 
+from .config import get_weights_path
 from .events import CommandError, InputField, connected, disconnected, event
 from .media.input_buffer import FIFO, LATEST, InputClosed, InputFrame, ReadMode
 from .messages import ModelMessage
@@ -31,4 +32,5 @@ __all__ = [
     "connected",
     "disconnected",
     "event",
+    "get_weights_path",
 ]

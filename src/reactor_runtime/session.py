@@ -18,8 +18,10 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+from .config import load_wants_path
 from .events import INTERNAL_ERROR, CommandError, CommandSet
 from .media.emitter import Emitter
 from .media.input_buffer import InputFrame, Inputs
@@ -95,10 +97,16 @@ class Session:
         model_class: type[ReactorModel],
         config: dict[str, Any] | None = None,
         name: str | None = None,
+        config_path: Path | None = None,
     ) -> None:
-        """Prepare a session for `model_class`; nothing runs until `start()`."""
+        """Prepare a session for `model_class`; nothing runs until `start()`.
+
+        `config` is what a `load(config: dict)` receives; `config_path` (default:
+        `config.path` of a `Config`) what a `load(config_path: Path | None)` does.
+        """
         self.model_class = model_class
         self.config = dict(config or {})
+        self.config_path = config_path or getattr(config, "path", None)
         self.name = name or model_class.__name__
         output_type = declared_type(model_class, Output)
         if output_type is None:
@@ -165,7 +173,7 @@ class Session:
             model._emitter = Emitter(
                 self.output_tracks, self.buffer, lambda: bool(self.viewers), self._from_model
             )
-            model.load(self.config)
+            self._load(model)
             self.model = model
         except BaseException as exc:
             loaded.set_exception(exc)
@@ -176,6 +184,22 @@ class Session:
             loop.run_forever()
         finally:
             loop.close()
+
+    def _load(self, model: ReactorModel) -> None:
+        wants_path = load_wants_path(self.model_class)
+        if wants_path is None:
+            model.load()  # type: ignore[call-arg]
+        elif wants_path:
+            if self.config:
+                log.warning(
+                    "%s.load() takes the config file's path; config values given here "
+                    "(%s) do not reach it",
+                    self.model_class.__name__,
+                    ", ".join(sorted(self.config)),
+                )
+            model.load(self.config_path)  # type: ignore[arg-type]
+        else:
+            model.load(self.config)
 
     async def _supervise_run(self) -> None:
         assert self.model is not None
