@@ -27,8 +27,9 @@ class ReactorModel:
       waits while `buffer_size` frames are queued, so the loop runs at playback
       speed.
     - `await self.send(MyMessage(...))` sends a message to every viewer.
-    - `self.output_buffer` exposes `flush()`, `fps` and counters; `self.input.<track>`
-      reads the viewer's webcam/mic when the model declares an `Input`.
+    - `self.output_buffer` (also `self.output`, the same object) exposes `emit()`,
+      `flush()`, `fps`, `buffer_size` and counters; `self.input.<track>` reads the
+      viewer's webcam/mic when the model declares an `Input`.
 
     Class attributes: `fps` (target playback rate), `buffer_size` (queued frames
     before `emit` waits), and optionally `output_type` / `input_type` (the
@@ -53,21 +54,32 @@ class ReactorModel:
         """The inference loop. Override it."""
         raise NotImplementedError(f"{type(self).__name__}.run() is not implemented")
 
-    async def emit(self, output: Output, drop: bool = False) -> bool:
+    @property
+    def output(self) -> OutputBuffer:
+        """The model's output stream: the same object as `self.output_buffer`."""
+        return self.output_buffer
+
+    async def emit(
+        self, output: Output, drop: bool = False, *, compute_time: float | None = None
+    ) -> bool:
         """Queue one output (a frame, or a batch of N frames and their audio) for playback.
 
         Every track is validated first. With no viewer connected the output is
         discarded at once (counted). With `drop=True` frames that find the buffer
-        full are dropped (counted) instead of waiting.
+        full are dropped (counted) instead of waiting. `compute_time` (seconds
+        spent producing this output) replaces the measured production time of
+        this emit for the adaptive frame rate: playback slows to it when it is
+        longer than `1 / fps`.
 
         Returns:
             True if every frame was queued.
 
         Raises:
             TypeError: `output` is not an `Output`, or a payload has the wrong dtype.
-            ValueError: a payload has the wrong shape or channel count.
+            ValueError: a payload has the wrong shape or channel count, or
+                `compute_time` is not a number >= 0.
         """
-        return await self._emitter.emit(output, drop)
+        return await self._emitter.emit(output, drop, compute_time=compute_time)
 
     async def send(self, message: ModelMessage) -> None:
         """Send a `ModelMessage` to every connected viewer.

@@ -118,7 +118,11 @@ class Session:
         input_type = declared_type(model_class, Input)
         self.input_tracks: list[TrackSpec] = input_type.tracks() if input_type else []  # type: ignore[attr-defined]
         self.commands = CommandSet.of(model_class)
-        self.buffer = OutputBuffer(model_class.buffer_size, model_class.fps)
+        # 3.x models may leave `buffer_size = None` for "the runtime's default".
+        size = model_class.buffer_size
+        self.buffer = OutputBuffer(
+            ReactorModel.buffer_size if size is None else size, model_class.fps
+        )
         self.pacer = Pacer(
             self.buffer,
             {t.name: t.type.channels for t in self.output_tracks if t.kind == "audio"},  # type: ignore[attr-defined]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import math
 import time
 from collections.abc import Callable
 from typing import Any
@@ -37,6 +38,7 @@ class Emitter:
         self.deliver_message = deliver_message
         self.emits = 0
         self._resamplers: dict[str, StreamResampler] = {}
+        buffer.bind(self.emit)
 
     def validate(self, output: Any) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
         """Check every track of `output`; return video `(N,H,W,3)` and audio `(ch, S)` arrays.
@@ -89,9 +91,20 @@ class Emitter:
             out[name] = resampler.process(samples)
         return out
 
-    async def emit(self, output: Any, drop: bool = False) -> bool:
+    async def emit(
+        self, output: Any, drop: bool = False, *, compute_time: float | None = None
+    ) -> bool:
         """Validate `output` and queue its frames; see `ReactorModel.emit`."""
         started = time.monotonic()
+        if compute_time is not None and (
+            isinstance(compute_time, bool)
+            or not isinstance(compute_time, int | float)
+            or not 0 <= compute_time < math.inf
+        ):
+            raise ValueError(
+                f"emit: compute_time: expected the seconds spent producing this output "
+                f"(a number >= 0), got {compute_time!r}"
+            )
         video, audio = self.validate(output)
         self.emits += 1
         # Always yield once: a run() loop whose only await is emit() must still let
@@ -103,7 +116,7 @@ class Emitter:
         frames = split_emit(
             video, self._to_transport_rate(audio), emit_seq=self.emits, produced_at=started
         )
-        self.buffer.note_production(started, len(frames))
+        self.buffer.note_production(started, len(frames), compute_time)
         queued = True
         for frame in frames:
             queued = await self.buffer.put(frame, drop) and queued

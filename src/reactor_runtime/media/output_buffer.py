@@ -6,9 +6,13 @@ import asyncio
 import threading
 import time
 from collections import deque
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
+from typing import Any
 
 from .frames import Frame
+
+EmitFn = Callable[..., Awaitable[bool]]
 
 
 @dataclass
@@ -37,12 +41,15 @@ def _resolve(future: asyncio.Future[None]) -> None:
 
 
 class OutputBuffer:
-    """Frames emitted by the model, waiting for the pacer (`self.output_buffer`).
+    """Frames emitted by the model, waiting for the pacer (`self.output_buffer`, `self.output`).
 
     The model side (`put`) runs on the model's loop, the pacer side (`get`) on the
     server's loop; wake-ups cross threads with `call_soon_threadsafe`. `put`
     waits while `capacity` frames are queued, so the model runs at playback
     speed; with `drop=True` it drops the frame instead (counted).
+
+    The model's handle on its output stream is this object under both names:
+    `emit()`, `fps`, `flush()` and `buffer_size` are all here.
     """
 
     def __init__(self, capacity: int = 3, fps: float = 30.0) -> None:
@@ -58,6 +65,28 @@ class OutputBuffer:
         self.stats = BufferStats()
         self.production_interval: float | None = None
         self._last_emit_end: float | None = None
+        self._emit: EmitFn | None = None
+
+    def bind(self, emit: EmitFn) -> None:
+        """Route `emit()` to the running model's emitter (done by the session)."""
+        self._emit = emit
+
+    async def emit(
+        self, output: Any, *, compute_time: float | None = None, drop: bool = False
+    ) -> bool:
+        """Queue one output for playback; the same as `ReactorModel.emit`.
+
+        Raises:
+            RuntimeError: the buffer belongs to no running model.
+        """
+        if self._emit is None:
+            raise RuntimeError("output.emit: this output buffer is not bound to a running model")
+        return await self._emit(output, drop, compute_time=compute_time)
+
+    @property
+    def buffer_size(self) -> int:
+        """Frames queued before `emit` waits (the model's `buffer_size`)."""
+        return self.capacity
 
     @property
     def fps(self) -> float:
@@ -92,14 +121,24 @@ class OutputBuffer:
         self._wake(waiters)
         return dropped
 
-    def note_production(self, started: float, frames: int) -> None:
+    def note_production(
+        self, started: float, frames: int, compute_time: float | None = None
+    ) -> None:
         """Record how long the model took to produce `frames` frames.
 
         The time spent waiting in `put` is excluded, so backpressure never reads
-        as slow production.
+        as slow production. A `compute_time` the model declared for this emit
+        (seconds for all `frames`) stands in for the measurement: a model that
+        also waits on something else (a camera, a command) is not read as slow.
         """
-        if self._last_emit_end is not None and frames > 0:
+        if frames <= 0:
+            return
+        per_frame = None
+        if compute_time is not None:
+            per_frame = compute_time / frames
+        elif self._last_emit_end is not None:
             per_frame = max(0.0, started - self._last_emit_end) / frames
+        if per_frame is not None:
             prev = self.production_interval
             self.production_interval = (
                 per_frame if prev is None else prev + 0.15 * (per_frame - prev)
