@@ -13,7 +13,7 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import uvicorn
@@ -22,7 +22,13 @@ import yaml
 from ..config import ConfigError, Project, load_project
 from ..session import Session
 from .app import create_app
+from .auth import TokenSet
+from .cors import CorsPolicy
+from .exposure import Exposure, ExposureError
+from .exposure import add_arguments as add_access_arguments
 from .ice import IceConfigError, parse_ice_servers
+from .replica import Replica
+from .replica import add_arguments as add_replica_arguments
 from .runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -81,6 +87,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="KEY=VALUE",
         help="override a config.yml value (YAML value; dotted keys nest); repeatable",
     )
+    add_access_arguments(parser)
+    add_replica_arguments(parser)
 
 
 def find_project(directory: str | None, overrides: list[tuple[list[str], Any]]) -> Project:
@@ -131,11 +139,11 @@ def _listen(host: str, port: int) -> socket.socket:
     return sock
 
 
-def public_url(host: str, sock: socket.socket) -> str:
+def public_url(host: str, sock: socket.socket, scheme: str = "http") -> str:
     """The URL to print: a wildcard address is shown as loopback (what a browser can open)."""
     port = sock.getsockname()[1]
     shown = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
-    return f"http://[{shown}]:{port}/" if ":" in shown else f"http://{shown}:{port}/"
+    return f"{scheme}://[{shown}]:{port}/" if ":" in shown else f"{scheme}://{shown}:{port}/"
 
 
 class _Server(uvicorn.Server):
@@ -143,8 +151,18 @@ class _Server(uvicorn.Server):
 
     uvicorn re-raises SIGINT/SIGTERM once it has shut down, which turns a clean
     stop into a KeyboardInterrupt traceback or a death by signal; `reactor run`
-    exits 0 instead.
+    exits 0 instead. SIGTERM calls `on_sigterm` (a drain) when set; a second
+    SIGTERM, or SIGINT, stops at once.
     """
+
+    on_sigterm: Callable[[], None] | None = None
+
+    def _on_signal(self, sig: int, frame: Any) -> None:
+        if sig == signal.SIGTERM and self.on_sigterm is not None:
+            drain, self.on_sigterm = self.on_sigterm, None
+            drain()
+            return
+        self.handle_exit(sig, frame)
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
@@ -152,7 +170,7 @@ class _Server(uvicorn.Server):
             yield
             return
         signals = (signal.SIGINT, signal.SIGTERM)
-        original = {sig: signal.signal(sig, self.handle_exit) for sig in signals}
+        original = {sig: signal.signal(sig, self._on_signal) for sig in signals}
         try:
             yield
         finally:
@@ -200,13 +218,31 @@ def progress(what: str) -> Iterator[_Outcome]:
         print(f"{what}: {outcome.text} after {elapsed:.1f} s", file=sys.stderr, flush=True)
 
 
-async def serve(runtime: Runtime, sock: socket.socket, url: str) -> int:
-    """Serve until a signal; returns the exit status (1 if the model fails to load)."""
-    app = create_app(runtime)
+async def serve(
+    runtime: Runtime,
+    sock: socket.socket,
+    url: str,
+    exposure: Exposure | None = None,
+    replica: Replica | None = None,
+) -> int:
+    """Serve until a signal or a finished drain; returns the exit status (1 if loading fails)."""
+    exposure = exposure or Exposure("127.0.0.1", TokenSet(), CorsPolicy())
+    replica = replica or Replica(runtime)
+    app = create_app(runtime, replica=replica, **exposure.app_options())
     config = uvicorn.Config(
-        app, log_config=None, access_log=False, lifespan="on", timeout_graceful_shutdown=2
+        app,
+        log_config=None,
+        access_log=False,
+        lifespan="on",
+        timeout_graceful_shutdown=2,
+        **exposure.uvicorn_options(),
     )
     server = _Server(config)
+    loop = asyncio.get_running_loop()
+    replica.on_drained = lambda: setattr(server, "should_exit", True)
+    server.on_sigterm = lambda: loop.call_soon_threadsafe(replica.drain)
+    # For supervisors (`--port 0`): one line, before loading, that they can parse.
+    print(f"reactor: listening port={sock.getsockname()[1]}", flush=True)
     serving = asyncio.create_task(server.serve(sockets=[sock]), name="uvicorn")
     loading = runtime.begin_loading()
     with progress(f"loading model {runtime.model_name}") as outcome:
@@ -220,6 +256,9 @@ async def serve(runtime: Runtime, sock: socket.socket, url: str) -> int:
         return 1
     if runtime.loaded and not serving.done():
         print(f"reactor: serving {runtime.model_name} at {url}", flush=True)
+        page = exposure.page_url(url)
+        if page is not None:
+            print(f"reactor: open {page} (the token travels in the fragment)", flush=True)
         print("press Ctrl-C to stop", file=sys.stderr, flush=True)
     await serving
     return 0
@@ -237,10 +276,16 @@ def main(args: argparse.Namespace) -> int:
             session = Session(project.model_class, project.config, project.name)
         except TypeError as exc:
             raise UsageError(str(exc)) from None
+        exposure = Exposure.from_args(args)
         sock = _listen(args.host, args.port)
-    except (UsageError, IceConfigError) as exc:
+    except (UsageError, IceConfigError, ExposureError) as exc:
         print(f"reactor run: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    for warning in exposure.warnings():
+        print(f"reactor run: warning: {warning}", file=sys.stderr, flush=True)
+    note = exposure.certificate_note()
+    if note is not None:
+        print(note, flush=True)
     runtime = Runtime(
         session,
         model_name=project.name,
@@ -248,8 +293,11 @@ def main(args: argparse.Namespace) -> int:
         orphan_timeout=args.orphan_timeout,
         max_connections=args.max_connections,
         video_codec=args.video_codec,
+        public_ip=args.public_ip,
     )
+    replica = Replica(runtime, drain_timeout=args.drain_timeout)
     try:
-        return asyncio.run(serve(runtime, sock, public_url(args.host, sock)))
+        url = public_url(args.host, sock, exposure.scheme)
+        return asyncio.run(serve(runtime, sock, url, exposure, replica))
     finally:
         sock.close()
