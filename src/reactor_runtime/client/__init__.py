@@ -21,6 +21,8 @@ uses the host's ordinary interfaces (e.g. inside a test network namespace).
 
 from __future__ import annotations
 
+from typing import Any
+
 from .connection import Connector
 from .media import VideoFrame
 from .session import ClientSession
@@ -48,6 +50,8 @@ def connect(
     trickle: bool = False,
     stop_session: bool = False,
     timeout: float = 30.0,
+    token: str | None = None,
+    verify: Any = True,
 ) -> Connector:
     """Start (or join) the runtime's session and connect to it as a viewer.
 
@@ -70,6 +74,10 @@ def connect(
             Python SDK does) instead of inline in the offer.
         stop_session: Make `close()` also `POST /stop_session`, ending the session.
         timeout: Seconds for the whole connect, model loading included.
+        token: Sent as `Authorization: Bearer <token>` on every request, for a runtime
+            started with `reactor run --token`.
+        verify: TLS verification for an `https://` runtime: True (the system's CAs),
+            a CA bundle path (e.g. the `--tls self-signed` certificate), or False.
 
     Returns:
         A `Connector`: await it or enter it to get the `ClientSession`.
@@ -85,5 +93,7 @@ def connect(
         "trickle": trickle,
         "stop_session": stop_session,
         "timeout": timeout,
+        "token": token,
+        "verify": verify,
     }
     return Connector(url, options)

@@ -189,7 +189,7 @@ class Connector:
         timeout = options.pop("timeout")
         stop_session = options.pop("stop_session")
         deadline = time.monotonic() + timeout
-        signalling = Signalling(self._url)
+        signalling = Signalling(self._url, token=options.pop("token"), verify=options.pop("verify"))
         session: ClientSession | None = None
         try:
             descriptor = await signalling.start_session(deadline)

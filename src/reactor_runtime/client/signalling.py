@@ -30,10 +30,19 @@ class ConnectError(Exception):
 class Signalling:
     """Typed calls on one runtime's HTTP routes, sharing one `httpx.AsyncClient`."""
 
-    def __init__(self, url: str, timeout: float = 10.0) -> None:
-        """Talk to the runtime at base `url` (e.g. `http://127.0.0.1:8080`)."""
+    def __init__(
+        self, url: str, timeout: float = 10.0, *, token: str | None = None, verify: Any = True
+    ) -> None:
+        """Talk to the runtime at base `url` (e.g. `http://127.0.0.1:8080`).
+
+        `token` is sent as `Authorization: Bearer` on every request; `verify` is httpx's
+        (True, False, or a CA bundle path such as a `--tls self-signed` certificate).
+        """
         self.url = url.rstrip("/")
-        self.http = httpx.AsyncClient(base_url=self.url, timeout=timeout)
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self.http = httpx.AsyncClient(
+            base_url=self.url, timeout=timeout, headers=headers, verify=verify
+        )
         self.session_id: str | None = None
 
     @property
