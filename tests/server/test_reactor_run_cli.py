@@ -47,7 +47,9 @@ def start(*args: str) -> subprocess.Popen:
 def test_reactor_run_prints_the_url_serves_health_and_exits_cleanly_on_a_signal(
     stop: signal.Signals,
 ) -> None:
-    process = start(str(SAMPLE_DIR), "--port", "0", "--orphan-timeout", "30")
+    process = start(
+        str(SAMPLE_DIR), "--port", "0", "--orphan-timeout", "30", "--drain-timeout", "1"
+    )
     try:
         url = read_url(process)
         health = httpx.get(url + "health", timeout=5)

@@ -22,6 +22,7 @@ from .cors import CorsMiddleware, CorsPolicy
 from .errors import ApiError
 from .metrics import health_report, metrics_text, registry_for
 from .pages import fallback_index, schema_document, web_file
+from .replica import SESSION_ID_HEADER, Replica, parse_session_id
 from .requests import check_api_version, json_body, parse_candidates, parse_cid, parse_offer
 from .runtime import Runtime
 
@@ -40,7 +41,11 @@ def _log_load_failure(task: Any) -> None:
 
 
 def create_app(
-    runtime: Runtime, *, tokens: TokenSet | None = None, cors: CorsPolicy | None = None
+    runtime: Runtime,
+    *,
+    tokens: TokenSet | None = None,
+    cors: CorsPolicy | None = None,
+    replica: Replica | None = None,
 ) -> FastAPI:
     """Build the app serving `runtime`.
 
@@ -48,9 +53,11 @@ def create_app(
     stopping it shuts the runtime down (viewers told, model stopped). With `tokens`,
     every route but `/health`, `/ready` and the page's files needs one of them
     (`Authorization: Bearer`); `cors` says which origins browsers may call it from
-    (default: any while unguarded, none but its own page once guarded).
+    (default: any while unguarded, none but its own page once guarded). `replica`
+    (default: a fresh one) adds readiness, idleness and drain (`server/replica.py`).
     """
     tokens = tokens or TokenSet()
+    replica = replica or Replica(runtime)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -70,6 +77,8 @@ def create_app(
     registry = registry_for(runtime)
     guarded = [Depends(tokens.dependency)]
     versioned = [*guarded, Depends(_api_version)]
+    registry.register(replica.collector())
+    replica.install(app, guarded)
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> JSONResponse:
@@ -83,7 +92,8 @@ def create_app(
         extra_args = body.get("extra_args")
         if extra_args is not None and not isinstance(extra_args, dict):
             raise ApiError(400, "extra_args: expected an object of model arguments")
-        return JSONResponse(await runtime.start_session(extra_args))
+        session_id = parse_session_id(request.headers.get(SESSION_ID_HEADER), body)
+        return JSONResponse(await replica.start_session(extra_args, session_id))
 
     @app.post("/stop_session", dependencies=guarded)
     async def stop_session(request: Request) -> Response:
@@ -172,7 +182,7 @@ def create_app(
 
     @app.get("/health")
     async def health() -> JSONResponse:
-        report = health_report(runtime)
+        report = {**health_report(runtime), **replica.health()}
         return JSONResponse(report, status_code=503 if report["status"] == "error" else 200)
 
     @app.get("/metrics", dependencies=guarded)

@@ -71,3 +71,38 @@ def _uri(uri: Any, where: str) -> str:
     if not isinstance(uri, str) or not uri.startswith(_SCHEMES):
         raise IceConfigError(f"{where}: {uri!r} is not a stun:, stuns:, turn: or turns: URL")
     return uri
+
+
+def with_public_ip(sdp: str, public_ip: str) -> str:
+    """`sdp` with its host candidates announcing `public_ip` (`--public-ip`, NAT 1:1).
+
+    Behind a one-to-one NAT (a cloud VM, a pod with a public address) the replica
+    gathers its private address, which a remote viewer cannot reach. Every host
+    candidate of `public_ip`'s family, loopback ones excepted, keeps its port and
+    announces `public_ip` instead: the NAT maps that port back to the replica's.
+    `c=` lines naming a replaced address follow.
+    """
+    family = "IP6" if ":" in public_ip else "IP4"
+    replaced: set[str] = set()
+    lines = sdp.split("\r\n")
+    for i, line in enumerate(lines):
+        if not line.startswith("a=candidate:"):
+            continue
+        parts = line.split(" ")
+        # a=candidate:<foundation> <component> <transport> <priority> <address> <port> typ <type>
+        if len(parts) < 8 or parts[6] != "typ" or parts[7] != "host":
+            continue
+        address = parts[4]
+        if (":" in address) != (family == "IP6") or _loopback(address):
+            continue
+        replaced.add(address)
+        parts[4] = public_ip
+        lines[i] = " ".join(parts)
+    for i, line in enumerate(lines):
+        if line.startswith(f"c=IN {family} ") and line.split(" ")[2] in replaced:
+            lines[i] = f"c=IN {family} {public_ip}"
+    return "\r\n".join(lines)
+
+
+def _loopback(address: str) -> bool:
+    return address.startswith("127.") or address == "::1"

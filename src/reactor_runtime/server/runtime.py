@@ -7,9 +7,10 @@ The model owns the GPU, so it is loaded once, when the process starts
 viewer's peer (after telling it why) and runs the model's `@disconnected` hooks;
 the model keeps running and the next `/start_session` begins a new epoch.
 
-The session id is the nil UUID in every epoch (WIRE.md §2.8 recommendation): a
-client holding a stale id simply finds the state `READY` and transport routes
-answering 400 until a new session is started.
+The session id is the nil UUID in every epoch (WIRE.md §2.8 recommendation), unless
+the starter names one (an orchestrator's id, see `server/replica.py`): a client
+holding a stale id simply finds the state `READY` and transport routes answering
+400 until a new session is started.
 
 States (the descriptor's `state`): `READY` (no session), `WAITING` (started, no
 viewer yet), `STREAMING` (a viewer is connected), `ORPHANED` (every viewer left),
@@ -34,6 +35,7 @@ from ..protocol import version_for_route
 from ..session import Session
 from .connections import Peer, close_peer
 from .errors import ApiError
+from .ice import with_public_ip
 from .metrics import CommandCounter
 from .table import ConnectionTable
 
@@ -86,6 +88,7 @@ class Runtime:
         max_connections: int = 8,
         peer_factory: PeerFactory | None = None,
         hub_factory: HubFactory | None = None,
+        public_ip: str | None = None,
     ) -> None:
         """Prepare a runtime for `session`; the model loads on `begin_loading()`.
 
@@ -99,6 +102,7 @@ class Runtime:
             max_connections: concurrent peers per session before 503.
             peer_factory: builds viewer peers (default `transport.ViewerPeer`).
             hub_factory: builds the media hub (default `transport.MediaHub`).
+            public_ip: the address host candidates in answers carry (NAT 1:1), if any.
         """
         self.session = session
         self.model_name = model_name or session.name
@@ -109,6 +113,8 @@ class Runtime:
         self.max_connections = max_connections
         self._peer_factory = peer_factory
         self._hub_factory = hub_factory
+        self.public_ip = public_ip
+        self._session_id = NIL_SESSION_ID
         self.hub: Any = None
         self.started_at = time.monotonic()
         self.load_error: str | None = None
@@ -189,8 +195,8 @@ class Runtime:
 
     @property
     def session_id(self) -> str:
-        """The id of the hosted session (the nil UUID, in every epoch)."""
-        return NIL_SESSION_ID
+        """The id of the hosted session: the starter's, else the nil UUID."""
+        return self._session_id
 
     @property
     def running(self) -> bool:
@@ -221,7 +227,7 @@ class Runtime:
     def descriptor(self) -> dict[str, Any]:
         """The session descriptor (WIRE.md §6)."""
         return {
-            "session_id": NIL_SESSION_ID,
+            "session_id": self._session_id,
             "state": self.state,
             "cluster": "local",
             "model": {"name": self.model_name, "version": self.model_version},
@@ -235,11 +241,17 @@ class Runtime:
             },
         }
 
-    async def start_session(self, extra_args: dict[str, Any] | None = None) -> dict[str, Any]:
+    async def start_session(
+        self, extra_args: dict[str, Any] | None = None, *, session_id: str | None = None
+    ) -> dict[str, Any]:
         """Start a session, or return the running one's descriptor (idempotent).
 
+        With `session_id`, the session takes that id, and a session running under
+        another id is not joined: 409.
+
         Raises:
-            ApiError: 503 while the model loads, 500 if it failed to load.
+            ApiError: 503 while the model loads, 500 if it failed to load, 409 when
+                busy with another session id.
         """
         if self.load_error is not None:
             raise ApiError(500, f"the model failed to load: {self.load_error}")
@@ -249,7 +261,14 @@ class Runtime:
         async with self._lock:
             if self._closing is not None:
                 await asyncio.shield(self._closing)
+            if self._active and session_id is not None and session_id != self._session_id:
+                raise ApiError(
+                    409,
+                    f"session_id: this replica is busy with session {self._session_id!r}, "
+                    f"not {session_id!r}; it takes a new session once idle",
+                )
             if not self._active:
+                self._session_id = session_id or NIL_SESSION_ID
                 self._active = True
                 self._epoch += 1
                 self.sessions_started += 1
@@ -282,6 +301,7 @@ class Runtime:
             self._viewer_ids.clear()
             log.info("session %d ended: %s", self._epoch, reason)
         finally:
+            self._session_id = NIL_SESSION_ID
             self._closing = None
 
     def touch(self) -> None:
@@ -311,8 +331,10 @@ class Runtime:
         """
         if not self._active:
             raise ApiError(400, "No session running")
-        if sid != NIL_SESSION_ID:
-            raise ApiError(404, f"unknown session {sid!r}; the running session is {NIL_SESSION_ID}")
+        if sid != self._session_id:
+            raise ApiError(
+                404, f"unknown session {sid!r}; the running session is {self._session_id}"
+            )
         self.touch()
 
     @property
@@ -367,6 +389,8 @@ class Runtime:
             raise ApiError(404, "no offer was received on this connection yet")
         if conn.failure is not None:
             raise ApiError(conn.failure.status, conn.failure.detail)
+        if conn.answer_sdp is not None and self.public_ip:
+            return with_public_ip(conn.answer_sdp, self.public_ip)
         return conn.answer_sdp
 
     async def add_candidates(
