@@ -28,6 +28,7 @@ GUARDED = [
     ("POST", f"{T}/connections/1/ice_candidates"),
     ("GET", "/schema"),
     ("GET", "/metrics"),
+    ("POST", "/drain"),
 ]
 
 
@@ -94,8 +95,9 @@ def test_the_scheme_is_case_insensitive_and_extra_spaces_are_ignored(
     assert response.status_code == 200
 
 
-def test_health_and_the_page_files_stay_open(http: httpx.Client) -> None:
+def test_health_ready_and_the_page_files_stay_open(http: httpx.Client) -> None:
     assert http.get("/health").status_code == 200
+    assert http.get("/ready").status_code == 200
     assert http.get("/").status_code == 200
     assert http.get("/connection.js").status_code == 200
 

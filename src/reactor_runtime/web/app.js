@@ -8,12 +8,14 @@ import { renderStatsTable, StatsSampler } from "./stats.js";
 
 const LOG_LIMIT = 200;
 const STATS_EVERY_MS = 1000;
-const PROBLEMS = new Set(["failed", "ended", "error", "busy", "interrupted"]);
-const FINISHED = new Set(["failed", "ended", "error", "busy", "closed"]);
+const PROBLEMS = new Set(["failed", "ended", "error", "busy", "interrupted", "unauthorized"]);
+const FINISHED = new Set(["failed", "ended", "error", "busy", "closed", "unauthorized"]);
 const ICONS = { video: "camera", audio: "mic" };
 
 const $ = (id) => document.getElementById(id);
-const connection = new Connection();
+// The access token rides in the fragment (`/#token=…`): browsers never send it to the server.
+const tokenInAddress = () => new URLSearchParams(location.hash.slice(1)).get("token");
+const connection = new Connection(location.origin, tokenInAddress());
 // A handle for people poking at the page from devtools, and for the browser tests.
 const page = (window.reactorPage = { connection, stats: null, messages: 0, muted: false });
 const statCells = renderStatsTable($("stats"));
@@ -63,6 +65,11 @@ async function connect() {
 }
 
 function explain(error) {
+  if (error instanceof HttpError && error.status === 401) {
+    const how = `open this page as ${location.origin}/#token=YOUR_TOKEN (a token given to reactor run --token)`;
+    if (!connection.token) return ["unauthorized", `This runtime needs an access token: ${how}.`];
+    return ["unauthorized", `The access token in this page's address was not accepted: ${how}, then press Reconnect.`];
+  }
   if (error instanceof ServerGone) return ["failed", `The runtime is gone: ${error.message}. Start it again, then press Reconnect.`];
   if (error instanceof HttpError && (error.status === 409 || error.status === 503)) {
     return ["busy", `The session is busy: ${error.detail} (HTTP ${error.status}). Press Reconnect to try again.`];
@@ -72,6 +79,8 @@ function explain(error) {
 }
 
 $("reconnect").addEventListener("click", connect);
+// A token pasted into the address takes effect on the next (re)connect.
+addEventListener("hashchange", () => (connection.token = tokenInAddress()));
 // Closing the peer on the way out lets the runtime see the viewer leave at once.
 addEventListener("pagehide", () => connection.close());
 

@@ -1,6 +1,7 @@
 // One viewer connection to the runtime that served this page: v0 flat signalling
 // (WIRE.md §2.2-2.6), one transceiver per descriptor track, one `data` channel (v0 JSON).
 // Emits "state", "descriptor", "track", "capabilities" and "message" events.
+// With a token (`reactor run --token`), every request carries `Authorization: Bearer`.
 
 const SDK = { sdk_type: "web", sdk_version: "0.1.0" };
 const HEADERS = {
@@ -30,9 +31,10 @@ export class ServerGone extends Error {}
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 export class Connection extends EventTarget {
-  constructor(base = location.origin) {
+  constructor(base = location.origin, token = null) {
     super();
     this.base = base.replace(/\/$/, "");
+    this.token = token; // sent as a header only, never in a URL
     this.state = "idle";
     this.pc = null;
     this.channel = null;
@@ -59,7 +61,7 @@ export class Connection extends EventTarget {
     try {
       response = await fetch(this.base + path, {
         method,
-        headers: HEADERS,
+        headers: this.token ? { ...HEADERS, Authorization: `Bearer ${this.token}` } : HEADERS,
         body: body === undefined ? undefined : JSON.stringify(body),
         cache: "no-store",
       });
