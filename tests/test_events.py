@@ -102,3 +102,56 @@ def test_two_handlers_for_one_name_are_refused():
 
     with pytest.raises(TypeError, match="two handlers for command 'x'"):
         CommandSet.of(Twice)
+
+
+class Moderated(ReactorModel):
+    @event(description="Set the prompt")
+    def prompt(self, text: str = InputField("a cat", moderate=True), seed: int = 0) -> Reply:
+        return Reply(1.0)
+
+
+def test_a_moderated_field_is_marked_in_the_schema_and_the_reply_type_is_recorded():
+    command = CommandSet.of(Moderated).get("prompt")
+    schema = command.arguments.model_json_schema()["properties"]
+
+    assert schema["text"]["x-reactor-moderate"] is True
+    assert "x-reactor-moderate" not in schema["seed"]
+    assert command.response is Reply
+
+
+@pytest.mark.parametrize(
+    ("field", "problem"),
+    [
+        (InputField(5.0, le=4), r"5.0 > le=4"),
+        (InputField("", min_length=1), r"length 0 < min_length=1"),
+        (InputField("c", choices=["a", "b"]), r"'c' is not one of choices"),
+    ],
+)
+def test_a_default_that_breaks_its_own_constraints_fails_when_the_class_is_defined(field, problem):
+    with pytest.raises(TypeError, match=rf"command 'tune': parameter 'value': .*{problem}"):
+
+        class Broken(ReactorModel):
+            @event(description="Tune")
+            def tune(self, value=field):
+                pass
+
+
+@pytest.mark.parametrize("annotation", ["Reply | None", "int", "dict"])
+def test_a_reply_annotation_other_than_one_message_or_none_fails_at_import(annotation):
+    namespace = {"Reply": Reply}
+    exec(f"def tune(self) -> {annotation}: pass", namespace)
+    with pytest.raises(TypeError, match=r"command 'tune': returns .*annotate one ModelMessage"):
+        event(description="Tune")(namespace["tune"])
+
+
+def test_a_reply_type_defined_after_the_model_is_checked_when_commands_are_collected():
+    namespace = {}
+    exec("def later(self) -> 'Later': pass", namespace)
+    handler = event(description="Later")(namespace["later"])
+    model = type("Early", (ReactorModel,), {"later": handler})
+    namespace["Later"] = type("Later", (ModelMessage,), {"__annotations__": {"x": int}})
+
+    assert CommandSet.of(model).get("later").response is namespace["Later"]
+    namespace["Later"] = int
+    with pytest.raises(TypeError, match="returns int"):
+        CommandSet.of(model)

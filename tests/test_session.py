@@ -15,6 +15,7 @@ from reactor_runtime import (
     ModelMessage,
     Output,
     ReactorModel,
+    TrackPayload,
     Video,
     connected,
     disconnected,
@@ -27,6 +28,10 @@ from reactor_runtime.session import ModelLoadError, Session
 class AV(Output):
     main_video: Video
     main_audio: Audio
+
+
+class Only(Output):
+    main_video: Video
 
 
 @dataclass
@@ -266,8 +271,7 @@ class Unloadable(ReactorModel):
 
 
 async def test_a_failing_load_raises_model_load_error_naming_the_cause():
-    with pytest.raises(TypeError, match="no Output dataclass"):
-        Session(type("Bare", (ReactorModel,), {"__module__": "nowhere"}))
+    assert Session(type("Bare", (ReactorModel,), {"__module__": "nowhere"})).output_tracks == []
     session = Session(type("U", (Unloadable,), {"output_type": AV}))
     with pytest.raises(ModelLoadError, match=r"weights\.bin"):
         await session.start()
@@ -349,3 +353,48 @@ async def test_the_schedule_moves_earlier_to_meet_a_self_paced_model():
         )
         assert session.buffer.stats.advances >= 1
         assert session.buffer.stats.dropped_frames == 0
+
+
+class Announcer(ReactorModel):
+    """Declares no output tracks: it only talks."""
+
+    async def run(self):
+        await self.connected.wait()
+        await self.send(Note("no pictures here"))
+        await asyncio.Event().wait()
+
+
+async def test_a_model_without_output_tracks_runs_and_sends_messages():
+    Announcer.__module__ = "nowhere"
+    async with running(Announcer) as (session, rec):
+        await rec.until(lambda: rec.messages)
+
+    assert session.output_tracks == []
+    assert rec.messages == [("note", {"text": "no pictures here"})]
+
+
+class Tagged(ReactorModel):
+    """Emits a batch of two pictures tagged with metadata, then sound alone."""
+
+    output_type = (Only, AV)
+
+    async def run(self):
+        await self.connected.wait()
+        batch = np.stack([picture(1), picture(2)])
+        await self.emit(Only(main_video=TrackPayload(batch, metadata=[{"n": 1}, b"two"])))
+        await self.emit(AV(main_video=None, main_audio=np.ones((1, 1600), np.int16)))
+        await asyncio.Event().wait()
+
+
+async def test_frame_metadata_stays_with_its_frame_and_is_counted():
+    async with running(Tagged) as (session, rec):
+        await rec.until(lambda: len(rec.frames) >= 3)
+        stats = session.stats()
+
+    assert [f.metadata for f in rec.frames[:3]] == [
+        {"main_video": b'{"n":1}'},
+        {"main_video": b"two"},
+        {},
+    ]
+    assert [sorted(f.video) for f in rec.frames[:3]] == [["main_video"], ["main_video"], []]
+    assert stats["frame_metadata"] == 2

@@ -2,15 +2,27 @@
 
 The authoring surface: subclass `ReactorModel`, declare tracks on an `Output`
 (and optionally `Input`) dataclass, mark commands with `@event`, send
-`ModelMessage`s, and `await self.emit(...)` from `run()`.
+`ModelMessage`s, and `await self.emit(...)` from `run()`. Names the 3.x
+generation uses for the same things (`self.output`, `BufferClosed`,
+`MessageField`, ...) are the same objects.
 """
 
+from .clients import ClientInfo
 from .config import get_weights_path
 from .events import CommandError, InputField, connected, disconnected, event
-from .media.input_buffer import FIFO, LATEST, InputClosed, InputFrame, ReadMode
-from .messages import ModelMessage
+from .media.input_buffer import (
+    FIFO,
+    LATEST,
+    BufferClosed,
+    InputBuffer,
+    InputClosed,
+    InputFrame,
+    ReadMode,
+)
+from .messages import MessageField, ModelMessage
 from .model import ReactorModel
-from .tracks import Audio, Input, Output, Video
+from .tracks import Audio, Input, Metadata, Output, TrackPayload, Video
+from .uploads import UploadedFile
 
 __version__ = "0.1.0"
 
@@ -18,15 +30,22 @@ __all__ = [
     "FIFO",
     "LATEST",
     "Audio",
+    "BufferClosed",
+    "ClientInfo",
     "CommandError",
     "Input",
+    "InputBuffer",
     "InputClosed",
     "InputField",
     "InputFrame",
+    "MessageField",
+    "Metadata",
     "ModelMessage",
     "Output",
     "ReactorModel",
     "ReadMode",
+    "TrackPayload",
+    "UploadedFile",
     "Video",
     "__version__",
     "connected",

@@ -8,6 +8,7 @@ renders the command set as the wire capabilities and as an OpenAPI document.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import typing
 from collections.abc import Callable
@@ -16,6 +17,8 @@ from typing import Any, Literal, TypeVar
 
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field
+
+from .messages import ModelMessage
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -40,7 +43,10 @@ class InputField:
     """A command parameter's default and constraints.
 
     Use it as the parameter's default: `speed: float = InputField(1.0, ge=0, le=4)`.
-    Omit `default` for a required parameter.
+    Omit `default` for a required parameter. A default that breaks its own
+    constraints is refused when the class is defined. `moderate=True` marks a
+    free-text field for content moderation in the published schema (a mark
+    only: the runtime moderates nothing).
     """
 
     default: Any = _UNSET
@@ -50,6 +56,27 @@ class InputField:
     min_length: int | None = None
     max_length: int | None = None
     choices: tuple[Any, ...] | list[Any] | None = None
+    moderate: bool = False
+
+    def violation(self) -> str | None:
+        """Why `default` breaks this field's own constraints, or None if it does not."""
+        value = self.default
+        if value is _UNSET or value is None:
+            return None
+        try:
+            if self.choices is not None and value not in self.choices:
+                return f"{value!r} is not one of choices {list(self.choices)}"
+            if self.ge is not None and value < self.ge:
+                return f"{value!r} < ge={self.ge}"
+            if self.le is not None and value > self.le:
+                return f"{value!r} > le={self.le}"
+            if self.min_length is not None and len(value) < self.min_length:
+                return f"length {len(value)} < min_length={self.min_length}"
+            if self.max_length is not None and len(value) > self.max_length:
+                return f"length {len(value)} > max_length={self.max_length}"
+        except TypeError as exc:
+            return f"{value!r} cannot be checked against its constraints ({exc})"
+        return None
 
 
 @dataclass(frozen=True)
@@ -66,13 +93,60 @@ def event(name: str | None = None, description: str = "") -> Callable[[F], F]:
     Args:
         name: the command's wire name; defaults to the method name.
         description: shown to users of the command (required by some clients).
+
+    Raises:
+        TypeError: an `InputField` default breaks its own constraints, or the
+            return annotation is neither one `ModelMessage` subclass nor `None`.
     """
 
     def mark(func: F) -> F:
+        command = name or func.__name__
+        check_defaults(f"command '{command}'", func)
+        with contextlib.suppress(NameError):
+            # A name defined later in the module is checked when the commands are collected.
+            response_type(command, func)
         func._reactor_event = EventInfo(name, description)  # type: ignore[attr-defined]
         return func
 
     return mark
+
+
+def check_defaults(owner: str, func: Callable[..., Any]) -> None:
+    """Refuse a parameter whose `InputField` default breaks its own constraints.
+
+    Raises:
+        TypeError: naming `owner`, the parameter, the default and the constraint.
+    """
+    for param in inspect.signature(func).parameters.values():
+        if isinstance(param.default, InputField):
+            problem = param.default.violation()
+            if problem is not None:
+                raise TypeError(
+                    f"{owner}: parameter '{param.name}': the default breaks its own "
+                    f"InputField constraints ({problem})"
+                )
+
+
+def response_type(command: str, func: Callable[..., Any]) -> type | None:
+    """The `ModelMessage` subclass a handler's return annotation names, or None.
+
+    Raises:
+        TypeError: the annotation is anything else (a union included: the reply
+            of a command has one shape).
+        NameError: the annotation names something not defined yet.
+    """
+    annotation = getattr(func, "__annotations__", {}).get("return", _UNSET)
+    if isinstance(annotation, str):
+        annotation = eval(annotation, getattr(func, "__globals__", {}))
+    if annotation is _UNSET or annotation is None or annotation is type(None):
+        return None
+    if isinstance(annotation, type) and issubclass(annotation, ModelMessage):
+        return annotation
+    shown = annotation.__name__ if isinstance(annotation, type) else str(annotation)
+    raise TypeError(
+        f"command '{command}': returns {shown}; annotate one ModelMessage subclass (the "
+        f"reply to the caller) or None (raise CommandError to report a failure)"
+    )
 
 
 def connected(func: F) -> F:
@@ -96,6 +170,7 @@ class Command:
     method_name: str
     arguments: type[BaseModel]
     params: list[str] = field(default_factory=list)
+    response: type | None = None
 
     def validate(self, args: Any) -> dict[str, Any]:
         """Validate raw client arguments; return keyword arguments for the handler.
@@ -193,6 +268,8 @@ def _build_command(method_name: str, func: Callable[..., Any], info: EventInfo) 
                 )
                 if v is not None
             }
+            if spec.moderate:
+                constraints["json_schema_extra"] = {"x-reactor-moderate": True}
         fields[param.name] = (
             annotation,
             Field(... if default is _UNSET else default, **constraints),
@@ -201,7 +278,14 @@ def _build_command(method_name: str, func: Callable[..., Any], info: EventInfo) 
     model = pydantic.create_model(  # type: ignore[call-overload]
         f"{name}_arguments", __config__=ConfigDict(extra="forbid"), **fields
     )
-    return Command(name, info.description or name, method_name, model, params)
+    try:
+        response = response_type(name, func)
+    except NameError as exc:
+        raise TypeError(
+            f"command '{name}': cannot resolve its return annotation ({exc}); a reply type "
+            f"must exist when the model is loaded"
+        ) from None
+    return Command(name, info.description or name, method_name, model, params, response)
 
 
 def _type_hints(func: Callable[..., Any]) -> dict[str, Any]:

@@ -3,31 +3,66 @@
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import json
 import re
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+_NO_DEFAULT: Any = dataclasses.MISSING
+
+
+def MessageField(default: Any = _NO_DEFAULT, *, description: str | None = None) -> Any:
+    """A message field's default (omit it for a required field) and its description.
+
+    Use it as the field's default: `level: float = MessageField(0.0, description="dB")`.
+    The description documents the field to clients (in `Field.metadata["description"]`).
+    """
+    metadata = {"description": description} if description is not None else {}
+    return dataclasses.field(default=default, metadata=metadata)
+
 
 class ModelMessage:
     """Base of a dataclass sent to viewers with `await self.send(message)`.
 
-    The wire name is the snake_case class name (`PlaybackStarted` becomes
-    `playback_started`) unless the class sets `type_name`. Fields must be
-    JSON-serialisable; this is checked when the message is sent.
+    `@dataclass` is optional. The wire name is the snake_case class name
+    (`PlaybackStarted` becomes `playback_started`) unless the class sets it,
+    as `type_name = "..."` or, as the 3.x generation does, `name = "..."`; it is
+    readable as `wire_type()` and, unless a field is called `name`, as the class
+    attribute `name`. `user_doc` is the class's own docstring (None without).
+    Fields must be JSON-serialisable; this is checked when the message is sent.
+    Fields without a default may follow fields with one: they are moved first.
     """
 
     type_name: ClassVar[str | None] = None
+    name: ClassVar[str]
+    user_doc: ClassVar[str | None]
+    _wire_name: ClassVar[str]
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        doc = cls.__dict__.get("__doc__")
+        cls.user_doc = inspect.cleandoc(doc) if doc else None
+        own = inspect.get_annotations(cls)
+        inherited = getattr(cls, "__dataclass_fields__", {})
+        name_is_field = ("name" in own and not _is_classvar(own["name"])) or "name" in inherited
+        explicit = None if name_is_field else cls.__dict__.get("name")
+        if explicit is not None and not isinstance(explicit, str):
+            raise TypeError(
+                f"{cls.__name__}.name: expected the message's wire name (a str), "
+                f"got {type(explicit).__name__}"
+            )
+        cls._wire_name = explicit or cls.type_name or snake_case(cls.__name__)
+        if not name_is_field:
+            cls.name = cls._wire_name
         if "__dataclass_fields__" not in cls.__dict__:
+            _required_first(cls, own)
             dataclass(cls)
 
     @classmethod
     def wire_type(cls) -> str:
         """The message's name on the wire."""
-        return cls.type_name or snake_case(cls.__name__)
+        return cls._wire_name
 
     def to_data(self) -> dict[str, Any]:
         """The message's fields as a JSON-ready dict.
@@ -46,6 +81,36 @@ class ModelMessage:
                     f"got {type(value).__name__} ({exc})"
                 ) from None
         return data
+
+    def to_wire_format(self) -> dict[str, Any]:
+        """The message as it travels: `{"type": <wire name>, "data": {...}}`."""
+        return {"type": self.wire_type(), "data": self.to_data()}
+
+
+def _is_classvar(annotation: Any) -> bool:
+    text = annotation if isinstance(annotation, str) else repr(annotation)
+    return annotation is ClassVar or text.startswith(("ClassVar", "typing.ClassVar"))
+
+
+def _has_default(cls: type, name: str) -> bool:
+    if name not in cls.__dict__:
+        return False
+    value = cls.__dict__[name]
+    if isinstance(value, dataclasses.Field):
+        return not (
+            value.default is dataclasses.MISSING and value.default_factory is dataclasses.MISSING
+        )
+    return True
+
+
+def _required_first(cls: type, own: dict[str, Any]) -> None:
+    fields = [n for n, a in own.items() if not _is_classvar(a)]
+    required = [n for n in fields if not _has_default(cls, n)]
+    if required and fields[: len(required)] != required:
+        cls.__annotations__ = {
+            **{n: own[n] for n in required},
+            **{n: a for n, a in own.items() if n not in required},
+        }
 
 
 _CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")

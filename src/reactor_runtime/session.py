@@ -29,7 +29,7 @@ from .media.output_buffer import OutputBuffer
 from .media.pacer import Pacer, Sink
 from .messages import ModelMessage
 from .model import ReactorModel
-from .tracks import Input, Output, TrackSpec
+from .tracks import Input, Output, TrackSpec, merge_tracks
 
 log = logging.getLogger(__name__)
 
@@ -44,23 +44,20 @@ class ModelLoadError(Exception):
     """`load()` raised; the session cannot start."""
 
 
-def declared_type(model_class: type[ReactorModel], base: type) -> type | None:
-    """The model's `Output` (or `Input`) dataclass.
+def declared_types(model_class: type[ReactorModel], base: type) -> list[type]:
+    """The model's `Output` (or `Input`) classes.
 
-    The class attribute (`output_type` / `input_type`) if set, else the single
-    subclass of `base` defined in the model's module.
-
-    Raises:
-        TypeError: the module defines several and the model names none.
+    The class attribute (`output_type` / `input_type`: one class, or a tuple of
+    them) if set, else every subclass of `base` defined in the model's module.
     """
     attr = "output_type" if base is Output else "input_type"
     explicit = getattr(model_class, attr, None)
     if explicit is not None:
-        return explicit
+        return list(explicit) if isinstance(explicit, tuple | list) else [explicit]
     module = sys.modules.get(model_class.__module__)
     if module is None:
-        return None
-    found = [
+        return []
+    return [
         value
         for value in vars(module).values()
         if isinstance(value, type)
@@ -68,13 +65,24 @@ def declared_type(model_class: type[ReactorModel], base: type) -> type | None:
         and value is not base
         and value.__module__ == model_class.__module__
     ]
-    if len(found) > 1:
-        names = ", ".join(c.__name__ for c in found)
+
+
+def declared_tracks(model_class: type[ReactorModel]) -> tuple[list[TrackSpec], list[TrackSpec]]:
+    """The model's output and input tracks, each merged over its declaring classes.
+
+    Raises:
+        TypeError: a track name is declared twice with different kinds, or both
+            as an output and as an input track.
+    """
+    outputs = merge_tracks(declared_types(model_class, Output))
+    inputs = merge_tracks(declared_types(model_class, Input))
+    both = sorted({t.name for t in outputs} & {t.name for t in inputs})
+    if both:
         raise TypeError(
-            f"{model_class.__name__}: several {base.__name__} classes in its module ({names}); "
-            f"set {attr} = <one of them> on the model"
+            f"{model_class.__name__}: track(s) {', '.join(both)} declared both as output and "
+            f"as input; a track name has one direction"
         )
-    return found[0] if found else None
+    return outputs, inputs
 
 
 async def _cancel_all_tasks() -> None:
@@ -108,15 +116,9 @@ class Session:
         self.config = dict(config or {})
         self.config_path = config_path or getattr(config, "path", None)
         self.name = name or model_class.__name__
-        output_type = declared_type(model_class, Output)
-        if output_type is None:
-            raise TypeError(
-                f"{model_class.__name__}: no Output dataclass found; declare one "
-                f"(class MyOutput(Output): main_video: Video) in the model's module"
-            )
-        self.output_tracks: list[TrackSpec] = output_type.tracks()  # type: ignore[attr-defined]
-        input_type = declared_type(model_class, Input)
-        self.input_tracks: list[TrackSpec] = input_type.tracks() if input_type else []  # type: ignore[attr-defined]
+        self.output_tracks, self.input_tracks = declared_tracks(model_class)
+        if not self.output_tracks:
+            log.info("%s declares no output tracks: it sends messages only", model_class.__name__)
         self.commands = CommandSet.of(model_class)
         # 3.x models may leave `buffer_size = None` for "the runtime's default".
         size = model_class.buffer_size

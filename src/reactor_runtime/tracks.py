@@ -9,7 +9,9 @@ wrong shape or dtype fails in `emit()` with a message naming the track.
 from __future__ import annotations
 
 import dataclasses
+import json
 import typing
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
@@ -189,13 +191,102 @@ def _track_type(annotation: Any) -> type[Track] | None:
     return None
 
 
+def merge_tracks(classes: Iterable[type[_TrackSet]]) -> list[TrackSpec]:
+    """The tracks of several `Output` (or `Input`) classes, as one list in declaration order.
+
+    A track several classes declare with one kind is one track.
+
+    Raises:
+        TypeError: two classes declare one track name with different kinds.
+    """
+    merged: dict[str, tuple[TrackSpec, str]] = {}
+    for cls in classes:
+        for spec in cls.tracks():
+            seen = merged.get(spec.name)
+            if seen is None:
+                merged[spec.name] = (spec, cls.__name__)
+            elif seen[0].type is not spec.type:
+                raise TypeError(
+                    f"track '{spec.name}': declared as {seen[0].type.__name__} in {seen[1]} "
+                    f"and as {spec.type.__name__} in {cls.__name__}; one name is one track"
+                )
+    return [spec for spec, _ in merged.values()]
+
+
+Metadata = dict[str, Any] | bytes
+"""One video frame's metadata: a JSON-serialisable mapping, or bytes encoded by the model."""
+
+
+@dataclass(frozen=True, eq=False)
+class TrackPayload:
+    """A track's payload with the metadata to send along with its frame(s).
+
+    Use it in place of the array: `MyOutput(main_video=TrackPayload(frame, metadata={...}))`.
+    `metadata` is one value for one frame, or a list with one value per frame
+    of a batch; a mapping travels as JSON, bytes as they are. Only video
+    frames carry metadata. `emit()` validates and keeps it with each frame; the
+    wire does not carry it to viewers yet (counted in `frame_metadata`).
+    """
+
+    data: Any
+    metadata: Metadata | list[Metadata] | None = dataclasses.field(default=None, kw_only=True)
+
+    def encode(self, track: str, kind: type[Track], frames: int) -> list[bytes] | None:
+        """The metadata as one `bytes` per frame of a validated payload of `frames` frames.
+
+        Raises:
+            ValueError: the track is audio, a list does not match the batch, or a
+                mapping is not JSON-serialisable.
+            TypeError: a value is neither a mapping nor bytes.
+        """
+        if self.metadata is None:
+            return None
+        if not issubclass(kind, Video):
+            raise ValueError(f"track '{track}': audio carries no frame metadata, got some")
+        if not isinstance(self.metadata, list):
+            if frames != 1:
+                raise ValueError(
+                    f"track '{track}': a batch of {frames} frame(s) takes a list of {frames} "
+                    f"metadata values, got one {type(self.metadata).__name__}"
+                )
+            return [_encode_metadata(track, self.metadata)]
+        if len(self.metadata) != frames or np.ndim(self.data) != 4:
+            raise ValueError(
+                f"track '{track}': expected one metadata value per frame ({frames}, for a "
+                f"(N, H, W, 3) batch), got a list of {len(self.metadata)}"
+            )
+        return [_encode_metadata(track, value) for value in self.metadata]
+
+
+def _encode_metadata(track: str, value: Any) -> bytes:
+    if isinstance(value, bytes):
+        return value
+    if not isinstance(value, dict):
+        raise TypeError(
+            f"track '{track}': frame metadata must be a dict or bytes, got {type(value).__name__}"
+        )
+    try:
+        return json.dumps(value, separators=(",", ":"), allow_nan=False).encode()
+    except (TypeError, ValueError) as exc:
+        raise ValueError(
+            f"track '{track}': frame metadata is not JSON-serialisable ({exc})"
+        ) from None
+
+
 class Output(_TrackSet):
     """Base of a model's output: each dataclass field is a track sent to viewers.
 
-    A field may be `None` in one emit: that track is skipped for that emit
-    (video shows its last frame; audio plays silence).
+    `@dataclass` is optional. A field may be `None` in one emit: that track is
+    skipped for that emit (video shows its last frame; audio plays silence). A
+    payload may be a `TrackPayload` carrying frame metadata. A model may declare
+    several `Output` classes: their tracks are merged, and an emit of one of
+    them skips the tracks it does not have.
     """
 
 
 class Input(_TrackSet):
-    """Base of a model's inputs: each field is a track the viewer sends (webcam, mic)."""
+    """Base of a model's inputs: each field is a track the viewer sends (webcam, mic).
+
+    Several `Input` classes on one model are merged like `Output` ones; a name
+    may not be both an input and an output track.
+    """

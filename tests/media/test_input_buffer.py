@@ -73,3 +73,20 @@ def test_bad_n_and_unknown_track_name_the_problem():
         inputs.webcam.try_read(0)
     with pytest.raises(AttributeError, match=r"no input track 'mic' \(declared: webcam\)"):
         _ = inputs.mic
+
+
+async def test_the_3x_names_are_the_same_buffer_error_and_frame():
+    import reactor_runtime
+
+    assert reactor_runtime.BufferClosed is InputClosed
+    assert reactor_runtime.InputBuffer is InputBuffer
+    buf = InputBuffer("webcam")
+    buf.reset()
+    sent = InputFrame(np.zeros((2, 2, 3), np.uint8), 0.5, metadata=b"{}", capture_time_us=1_000)
+    buf.push(sent)
+    got = await buf.read()
+    assert (got.metadata, got.capture_time_us) == (b"{}", 1_000)
+    assert InputFrame(got.data).metadata is None
+    buf.close()
+    with pytest.raises(reactor_runtime.BufferClosed):
+        await buf.read()

@@ -13,6 +13,7 @@ def split_emit(
     *,
     emit_seq: int = 0,
     produced_at: float = 0.0,
+    metadata: dict[str, list[bytes]] | None = None,
 ) -> list[Frame]:
     """Cut a validated emit into frames.
 
@@ -20,7 +21,8 @@ def split_emit(
     `(channels, S)` at 48 kHz. Frame k gets samples `[S*k//N, S*(k+1)//N)` of
     each audio track, so the slices tile the input exactly: no sample is lost
     or duplicated, and slice lengths differ by at most one sample. An emit with
-    no video is one frame carrying all its audio.
+    no video is one frame carrying all its audio. `metadata` gives video
+    tracks one encoded value per frame; frame k carries entry k.
 
     Raises:
         ValueError: video tracks disagree on the batch size.
@@ -42,6 +44,7 @@ def split_emit(
                 audio=cut,
                 emit_seq=emit_seq,
                 produced_at=produced_at,
+                metadata={name: values[k] for name, values in (metadata or {}).items()},
             )
         )
     return frames

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from ..tracks import TRANSPORT_SAMPLE_RATE, Audio, Output, TrackSpec, Video
+from ..tracks import TRANSPORT_SAMPLE_RATE, Audio, Output, TrackPayload, TrackSpec, Video
 from .av_split import split_emit
 from .output_buffer import OutputBuffer
 from .resample import StreamResampler
@@ -40,8 +40,14 @@ class Emitter:
         self._resamplers: dict[str, StreamResampler] = {}
         buffer.bind(self.emit)
 
-    def validate(self, output: Any) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-        """Check every track of `output`; return video `(N,H,W,3)` and audio `(ch, S)` arrays.
+    def validate(
+        self, output: Any
+    ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict[str, list[bytes]]]:
+        """Check every track of `output`.
+
+        Returns:
+            Video `(N,H,W,3)` arrays, audio `(ch, S)` arrays, and the encoded
+            metadata of the video tracks given as a `TrackPayload` (one per frame).
 
         Raises:
             TypeError, ValueError: naming the track, the expected and the actual value.
@@ -52,6 +58,7 @@ class Emitter:
             )
         video: dict[str, np.ndarray] = {}
         audio: dict[str, np.ndarray] = {}
+        metadata: dict[str, list[bytes]] = {}
         for field in dataclasses.fields(output):  # type: ignore[arg-type]
             payload = getattr(output, field.name)
             if payload is None:
@@ -64,17 +71,25 @@ class Emitter:
                     f"output track (declared: {declared})"
                 )
             kind = spec.type
+            wrapped = payload if isinstance(payload, TrackPayload) else None
+            if wrapped is not None:
+                payload = wrapped.data
             if issubclass(kind, Video):
                 video[field.name] = kind.validate(field.name, payload)
             elif issubclass(kind, Audio):
                 audio[field.name] = kind.validate(field.name, payload)
+            if wrapped is not None:
+                frames = video[field.name].shape[0] if field.name in video else 1
+                encoded = wrapped.encode(field.name, kind, frames)
+                if encoded is not None:
+                    metadata[field.name] = encoded
         sizes = {name: arr.shape[0] for name, arr in video.items()}
         if len(set(sizes.values())) > 1:
             detail = ", ".join(f"'{k}': N={v}" for k, v in sizes.items())
             raise ValueError(
                 f"emit: video tracks of one emit must share the batch size, got {detail}"
             )
-        return video, audio
+        return video, audio, metadata
 
     def _to_transport_rate(self, audio: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         out = {}
@@ -105,7 +120,7 @@ class Emitter:
                 f"emit: compute_time: expected the seconds spent producing this output "
                 f"(a number >= 0), got {compute_time!r}"
             )
-        video, audio = self.validate(output)
+        video, audio, metadata = self.validate(output)
         self.emits += 1
         # Always yield once: a run() loop whose only await is emit() must still let
         # command handlers and viewer hooks in, even when the buffer has room.
@@ -114,7 +129,11 @@ class Emitter:
             self.buffer.count_discarded(max((a.shape[0] for a in video.values()), default=1))
             return False
         frames = split_emit(
-            video, self._to_transport_rate(audio), emit_seq=self.emits, produced_at=started
+            video,
+            self._to_transport_rate(audio),
+            emit_seq=self.emits,
+            produced_at=started,
+            metadata=metadata,
         )
         self.buffer.note_production(started, len(frames), compute_time)
         queued = True

@@ -22,6 +22,7 @@ class Frame:
     `emit_seq` numbers the emit that produced the frame; `produced_at` is the
     monotonic time the emit was called, `queued_at` the time it entered the
     output buffer (0 before); both on `time.monotonic`, the pacer's clock.
+    `metadata` holds the encoded metadata a `TrackPayload` gave a video track.
     """
 
     video: dict[str, np.ndarray]
@@ -29,6 +30,7 @@ class Frame:
     emit_seq: int = 0
     produced_at: float = 0.0
     queued_at: float = 0.0
+    metadata: dict[str, bytes] = field(default_factory=dict)
 
     def audio_samples(self) -> int:
         """The longest audio slice of this frame, in samples."""
@@ -43,6 +45,7 @@ class PacedFrame:
     declared audio track has exactly `duration` samples here: the emitted
     slice, then silence. `gap` ticks of silence precede `pts` (an underrun or a
     pause with no viewer); sinks that need continuous audio fill them in.
+    `metadata` is the frame's video metadata (see `Frame`).
     """
 
     index: int
@@ -54,6 +57,7 @@ class PacedFrame:
     produced_at: float = 0.0
     released_at: float = 0.0
     silence: dict[str, int] = field(default_factory=dict)
+    metadata: dict[str, bytes] = field(default_factory=dict)
 
     @property
     def time(self) -> float:

@@ -28,17 +28,26 @@ class InputClosed(Exception):
     """The viewer's track ended (the viewer left); a waiting `read` wakes with this."""
 
 
+BufferClosed = InputClosed
+"""The 3.x name of `InputClosed` (the same class)."""
+
+
 @dataclass(slots=True)
 class InputFrame:
     """One frame from a viewer.
 
     `data` is video `(H, W, 3)` uint8 RGB or audio `(channels, n)` int16 at
     48 kHz; `pts` is in seconds on the sender's clock; `arrived_at` is monotonic.
+    `metadata` is what the sender attached to the frame (opaque bytes) and
+    `capture_time_us` the capture time it declared (microseconds on its own
+    clock); both None when it sent none (the wire does not carry them yet).
     """
 
     data: np.ndarray
-    pts: float | None
+    pts: float | None = None
     arrived_at: float = field(default_factory=time.monotonic)
+    metadata: bytes | None = None
+    capture_time_us: int | None = None
 
 
 def _resolve(future: asyncio.Future[None]) -> None:

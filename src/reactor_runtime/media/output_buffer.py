@@ -29,6 +29,8 @@ class BufferStats:
     silence_samples: int = 0
     underruns: int = 0
     advances: int = 0
+    frame_metadata: int = 0
+    """Frames played with metadata the wire does not carry to viewers yet."""
 
     def as_dict(self) -> dict[str, int]:
         """The counters as a plain dict."""

@@ -168,8 +168,11 @@ class Pacer:
             produced_at=frame.produced_at,
             released_at=self.clock(),
             silence=silence,
+            metadata=frame.metadata,
         )
         self._end = pts + duration
         self._index += 1
         stats.sent_frames += 1
+        if frame.metadata:
+            stats.frame_metadata += 1
         return paced
