@@ -22,7 +22,8 @@ from web.test_page_echo import mean_rgb, shows_bars
 from web.viewer import ROOT, START_TIMEOUT, Server, Viewer
 
 PORT = 8443
-TOKEN = "page-tls-Token_0123456789"
+TOKEN = "page+tls/Token_0123456789=="
+"""Has the characters a careless fragment parser mangles (`+` read as a space, `=`)."""
 FETCH = """async (path) => {
   const response = await fetch(path, { cache: "no-store" });
   return { status: response.status, challenge: response.headers.get("WWW-Authenticate") };

@@ -14,7 +14,15 @@ const ICONS = { video: "camera", audio: "mic" };
 
 const $ = (id) => document.getElementById(id);
 // The access token rides in the fragment (`/#token=…`): browsers never send it to the server.
-const tokenInAddress = () => new URLSearchParams(location.hash.slice(1)).get("token");
+// Not URLSearchParams: it would turn a token's "+" into a space.
+function tokenInAddress() {
+  const found = /(?:^#|&)token=([^&]*)/.exec(location.hash);
+  try {
+    return found ? decodeURIComponent(found[1]) : null;
+  } catch {
+    return found[1];
+  }
+}
 const connection = new Connection(location.origin, tokenInAddress());
 // A handle for people poking at the page from devtools, and for the browser tests.
 const page = (window.reactorPage = { connection, stats: null, messages: 0, muted: false });
