@@ -3,7 +3,9 @@
 `reactor run --token T` (repeatable) and `REACTOR_TOKENS=<file>` fill a `TokenSet`.
 An empty set means an open runtime (WIRE.md §1.3: any `Authorization`, or none, is
 accepted). A non-empty one makes every guarded route answer 401 unless the request
-carries `Authorization: Bearer <one of the tokens>`.
+carries `Authorization: Bearer <one of the tokens>`. The model's commands need no
+check of their own: they arrive on data channels, which exist only on a peer that
+was negotiated through these guarded signalling routes.
 
 Tokens are secrets: they never appear in a repr, a log line or an error message, and
 a presented token is compared in constant time against *every* accepted one (digests

@@ -35,8 +35,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="TOKEN",
-        help="require 'Authorization: Bearer TOKEN' on every route but /health and the page; "
-        f"repeatable. Other users can read a command line: prefer ${TOKENS_ENV}=FILE "
+        help="require 'Authorization: Bearer TOKEN' on every route but /health, /ready and "
+        f"the page; repeatable. Other users can read a command line: prefer ${TOKENS_ENV}=FILE "
         "(one token a line, # comments)",
     )
     group.add_argument(
