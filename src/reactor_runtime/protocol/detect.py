@@ -34,6 +34,12 @@ class Codec(Protocol):
         """Encode one outbound message; raises ValueError if it cannot be sent."""
         ...
 
+    def refusal(
+        self, label: str, frame: str | bytes, error: tuple[str, str], max_request_id: int
+    ) -> list[Frame]:
+        """The error reply owed to a frame refused before decoding (`[]`: none)."""
+        ...
+
 
 def version_for_route(route: RouteFamily) -> WireVersion | None:
     """Return the version a signalling route settles, or None if it only suggests one.

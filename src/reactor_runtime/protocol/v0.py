@@ -88,6 +88,12 @@ class V0Codec:
         what = type(msg).__name__
         return [check_frame_size((DATA_LABEL, _dumps(env, what)), what) for env in _envelopes(msg)]
 
+    def refusal(
+        self, label: str, frame: str | bytes, error: tuple[str, str], max_request_id: int
+    ) -> list[Frame]:
+        """v0 has no error replies (WIRE.md §4): a refused frame gets none (`[]`)."""
+        return []
+
 
 class _Invalid(Exception):
     """A JSON value that is not a valid v0 envelope."""

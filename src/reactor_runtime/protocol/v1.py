@@ -122,6 +122,30 @@ class V1Codec:
             for label, envelope in self._envelopes(msg, what)
         ]
 
+    def refusal(
+        self, label: str, frame: str | bytes, error: tuple[str, str], max_request_id: int
+    ) -> list[Frame]:
+        """The error reply to a frame refused before decoding, if it is a request.
+
+        Only the envelope's first two fields are read (`peek_request_id`), so this costs
+        the same for any frame size.
+
+        Returns:
+            One error frame on `label` when the frame is a REQUEST with a request id of
+            at most `max_request_id` characters; `[]` otherwise.
+        """
+        if isinstance(frame, str) or label not in (DATA_LABEL, CONTROL_LABEL):
+            return []
+        # Tag, length (<= 3 bytes), the id, tag and kind: the rest is never looked at.
+        rid = peek_request_id(bytes(frame[: max_request_id + 8]), max_request_id)
+        if rid is None:
+            return []
+        if label == DATA_LABEL:
+            envelope: ProtoMessage = _data(rid, error=_error(error))
+        else:
+            envelope = _control(rid, error=_error(error))
+        return [check_frame_size((label, envelope.SerializeToString()), "refusal")]
+
     # ------------------------------------------------------------------ decoding
 
     def _decode_data(self, envelope: Any) -> list[Inbound]:
@@ -210,6 +234,41 @@ class V1Codec:
         if error is not None:
             return [(DATA_LABEL, _data(rid, error=error))]
         return [(DATA_LABEL, _data(rid))]
+
+
+def peek_request_id(frame: bytes, max_length: int) -> str | None:
+    """The request id of a serialized v1 REQUEST envelope, read from its first fields.
+
+    protobuf writes fields in number order, so a request starts with field 1
+    (`request_id`, length-delimited) then field 2 (`kind`, varint). Returns None when
+    the frame does not start that way, is not a REQUEST, or its id is longer than
+    `max_length` characters or not UTF-8.
+    """
+    length, pos = _varint(frame, 1) if frame[:1] == b"\x0a" else (None, 0)
+    if length is None or length == 0 or length > max_length:
+        return None
+    end = pos + length
+    if frame[end : end + 1] != b"\x10":
+        return None
+    kind, _ = _varint(frame, end + 1)
+    if kind != REQUEST:
+        return None
+    try:
+        return frame[pos:end].decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def _varint(data: bytes, pos: int) -> tuple[int | None, int]:
+    value = shift = 0
+    while pos < len(data) and shift < 35:
+        byte = data[pos]
+        value |= (byte & 0x7F) << shift
+        pos += 1
+        if not byte & 0x80:
+            return value, pos
+        shift += 7
+    return None, pos
 
 
 def _request_id(envelope: Any) -> str | None:

@@ -1,26 +1,23 @@
-"""A viewer's data channels: hostile-input guard, codec choice, routing to the session.
+"""A viewer's data channels: codec choice, limits, routing to the session.
 
-aiortc decodes every SCTP text frame with `bytes.decode("utf8")` (no error handling)
-and calls `message` handlers synchronously from its receive path, so an invalid UTF-8
-frame or an exception in a handler would end the DTLS receive loop: the whole peer
-connection dies. `guard_sctp` wraps the association's message dispatch so that a bad
-text frame becomes a `malformed` event and nothing raised while dispatching escapes.
-
+The association under the channels is guarded first (`sctp_guard.guard_sctp`).
 `ChannelRouter` finds the client's channels by label, fixes the wire codec (given, or
-detected per WIRE.md §1.2), decodes frames into the protocol vocabulary, acts on them
-and encodes replies. Nothing is sent before the codec is fixed.
+detected per WIRE.md §1.2), admits each frame through the connection's limits
+(`limits.py`), decodes it into the protocol vocabulary, acts on it and encodes replies.
+Nothing is sent before the codec is fixed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections import deque
 from typing import TYPE_CHECKING, Any, Protocol
 
 from aiortc import RTCDataChannel
-from aiortc.rtcsctptransport import WEBRTC_STRING, RTCSctpTransport
+from aiortc.rtcsctptransport import WEBRTC_STRING
 
 from .. import __version__
 from ..events import INTERNAL_ERROR, CommandError
@@ -43,6 +40,10 @@ from ..protocol import (
     UnsupportedRequest,
 )
 from ..protocol.detect import WireVersion
+from .limits import ChannelCounters, ChannelLimits, TokenBucket, cut
+from .sctp_guard import guard_sctp
+
+__all__ = ["WEBRTC_STRING", "ChannelRouter", "TrackControls", "guard_sctp"]
 
 if TYPE_CHECKING:
     from ..session import Session
@@ -55,41 +56,6 @@ MAX_COMMANDS_IN_FLIGHT = 32
 FLUSH_WAIT = 0.5
 MAX_PENDING = 64
 """Outbound messages held until the codec is fixed and their channel is open; older ones drop."""
-
-
-def guard_sctp(sctp: RTCSctpTransport) -> None:
-    """Make `sctp`'s message dispatch survive hostile frames and failing handlers.
-
-    Overrides the association's `_data_channel_receive` on this instance only (other
-    connections in the process keep aiortc's behaviour).
-    """
-    if getattr(sctp, "_reactor_guarded", False):
-        return
-    original = sctp._data_channel_receive
-
-    async def receive(stream_id: int, pp_id: int, data: bytes) -> None:
-        if pp_id == WEBRTC_STRING:
-            try:
-                data.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                channel = sctp._data_channels.get(stream_id)
-                if channel is not None:
-                    _emit(channel, "malformed", f"text frame is not UTF-8 ({exc.reason})")
-                return
-        try:
-            await original(stream_id, pp_id, data)
-        except Exception:
-            log.warning("data channel stream %d: frame dropped", stream_id, exc_info=True)
-
-    sctp._data_channel_receive = receive  # type: ignore[method-assign]
-    sctp._reactor_guarded = True  # type: ignore[attr-defined]
-
-
-def _emit(channel: RTCDataChannel, event: str, *args: Any) -> None:
-    try:
-        channel.emit(event, *args)
-    except Exception:
-        log.warning("data channel %r: %s handler failed", channel.label, event, exc_info=True)
 
 
 class TrackControls(Protocol):
@@ -117,11 +83,23 @@ class ChannelRouter:
         viewer_id: str,
         family: WireVersion | None,
         controls: TrackControls,
+        limits: ChannelLimits | None = None,
+        counters: ChannelCounters | None = None,
     ) -> None:
-        """Route for `viewer_id`; `family` fixes the codec up front (None: detect it)."""
+        """Route for `viewer_id`; `family` fixes the codec up front (None: detect it).
+
+        `limits` bound what this viewer's channels take in and hold (defaults: the
+        constants of `limits.py`); refusals and drops are added to `counters` (shared
+        by a runtime's peers; a fresh one by default).
+        """
         self.session = session
         self.viewer_id = viewer_id
         self.controls = controls
+        self.limits = limits = limits or ChannelLimits()
+        self.counters = counters or ChannelCounters()
+        self._frames = TokenBucket(limits.frames_per_second, limits.frame_burst)
+        self._bytes = TokenBucket(limits.bytes_per_second, limits.byte_burst)
+        self._errors = TokenBucket(limits.error_replies_per_second, limits.error_reply_burst)
         self.latch = CodecLatch()
         if family is not None:
             self.latch.decide(family)
@@ -163,6 +141,10 @@ class ChannelRouter:
             assert codec is not None
             if undecided:
                 self._drain()
+            refusal = self._admit(frame)
+            if refusal is not None:
+                self._refuse(codec, label, frame, *refusal)
+                return
             for message in codec.decode(label, frame):
                 self._route(message)
         except Exception:
@@ -176,9 +158,56 @@ class ChannelRouter:
             self.latch.on_frame("")
         self._route(Malformed(f"{label}: {reason}"))
 
+    # limits ----------------------------------------------------------------
+
+    def _admit(self, frame: str | bytes) -> tuple[str, str, str] | None:
+        """None if `frame` may be decoded, else `(reason, code, message)` of its refusal."""
+        limits = self.limits
+        size = len(frame.encode("utf-8")) if isinstance(frame, str) else len(frame)
+        if size > limits.max_message_bytes:
+            return (
+                "too_large",
+                "message_too_large",
+                f"a message of {size} bytes is over the limit of {limits.max_message_bytes} "
+                f"bytes (max_message_bytes)",
+            )
+        if not self._frames.take():
+            return (
+                "rate_limited",
+                "rate_limited",
+                f"more than {limits.frames_per_second:g} messages per second "
+                f"(frames_per_second, burst {limits.frame_burst}); this one was refused",
+            )
+        if not self._bytes.take(size):
+            return (
+                "byte_rate_limited",
+                "rate_limited",
+                f"more than {limits.bytes_per_second:g} bytes per second "
+                f"(bytes_per_second, burst {limits.byte_burst}); this one was refused",
+            )
+        return None
+
+    def _refuse(self, codec: Any, label: str, frame: str | bytes, *refusal: str) -> None:
+        reason, code, text = refusal
+        self.counters.refused[reason] += 1
+        frames = codec.refusal(label, frame, (code, text), self.limits.max_request_id)
+        if not frames or not self._send_frames(frames, error=True):
+            self.counters.dropped["unanswered"] += 1
+
+    def _too_long_id(self, message: Inbound) -> bool:
+        rid = getattr(message, "request_id", None)
+        if rid is None or len(rid) <= self.limits.max_request_id:
+            return False
+        self.counters.refused["request_id_too_long"] += 1
+        self.counters.dropped["unanswered"] += 1
+        log.debug("viewer %s: request id of %d characters ignored", self.viewer_id, len(rid))
+        return True
+
     # inbound ---------------------------------------------------------------
 
     def _route(self, message: Inbound) -> None:
+        if self._too_long_id(message):
+            return
         match message:
             case CommandIn():
                 self._command(message)
@@ -197,6 +226,7 @@ class ChannelRouter:
                 self.send(CommandReply(rid, error=("unsupported", f"{what} is not supported")))
             case Malformed(reason=reason):
                 self.malformed += 1
+                self.counters.malformed += 1
                 log.debug("viewer %s: malformed frame ignored: %s", self.viewer_id, reason)
 
     def _command(self, command: CommandIn) -> None:
@@ -249,10 +279,15 @@ class ChannelRouter:
     # outbound --------------------------------------------------------------
 
     def send(self, message: Outbound) -> bool:
-        """Encode and send `message`; False if it could not go out (logged, never raised)."""
+        """Encode and send `message`; False if it could not go out (logged, never raised).
+
+        Error replies are capped in length and in rate; nothing is queued on a channel
+        whose backlog is already `limits.max_buffered_bytes` (both counted as dropped).
+        """
         codec = self.latch.codec
         if codec is None:
             return self._hold(message)
+        message, error = self._bounded(message)
         try:
             frames = codec.encode(message)
         except Exception as exc:
@@ -262,11 +297,33 @@ class ChannelRouter:
             return False
         if any(self._not_open_yet(label) for label, _ in frames):
             return self._hold(message)
+        return self._send_frames(frames, error)
+
+    def _bounded(self, message: Outbound) -> tuple[Outbound, bool]:
+        """`message` with its error text cut to `max_error_text`; and whether it is an error."""
+        error = getattr(message, "error", None)
+        if not isinstance(message, CommandReply | PublishReply) or error is None:
+            return message, False
+        code, text = error
+        limit = self.limits.max_error_text
+        return dataclasses.replace(message, error=(cut(code, limit), cut(text, limit))), True
+
+    def _send_frames(self, frames: list[tuple[str, str | bytes]], error: bool) -> bool:
+        if error and not self._errors.take():
+            self.unsent += len(frames)
+            self.counters.dropped["error_reply_rate"] += 1
+            return False
         ok = True
         for label, payload in frames:
             channel = self.channels.get(label)
             if channel is None or channel.readyState != "open":
                 self.unsent += 1
+                ok = False
+                continue
+            size = len(payload.encode("utf-8")) if isinstance(payload, str) else len(payload)
+            if channel.bufferedAmount + size > self.limits.max_buffered_bytes:
+                self.unsent += 1
+                self.counters.dropped["outbound_backlog"] += 1
                 ok = False
                 continue
             try:
@@ -320,4 +377,5 @@ class ChannelRouter:
             "unsent": self.unsent,
             "pending": len(self._pending),
             "commands_in_flight": len(self._tasks),
+            "buffered": {label: c.bufferedAmount for label, c in self.channels.items()},
         }

@@ -7,12 +7,9 @@ directions are in force when it negotiates. The track each section carries comes
 from `track_mapping` by mid, never from order. The answer carries every candidate
 inline (no server trickle).
 
-Liveness: aiortc's ICE consent checks need ~30 s to notice a vanished viewer, and the
-clients' data-channel pings come every 5-10 s (v1 allows a 20 s timeout at least).
-What does arrive often is RTCP: a receiver of our video reports every 0.5-1.5 s
-(aiortc) or ~1 s (Chromium). So while video flows to the viewer, 3.5 s without a single
-inbound packet (RTP, RTCP, SCTP) ends the connection; otherwise (audio-only, paused,
-no media yet) the limit is 25 s.
+Liveness (`liveness.Liveness`): once connected, our own consent probes and every
+inbound packet tell that the viewer is there; 4 s of silence (whatever its tracks)
+ends the connection as "unresponsive".
 """
 
 from __future__ import annotations
@@ -20,14 +17,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 from aiortc import RTCIceServer, RTCPeerConnection, RTCSessionDescription
 
 from ..protocol import ModelOut, RuntimeNotice, SessionEnded
-from .datachannel import ChannelRouter, guard_sctp
+from .datachannel import ChannelRouter
 from .ice import (
     candidate_key,
     candidate_ufrag,
@@ -35,8 +31,11 @@ from .ice import (
     parse_candidate,
     use_host_addresses,
 )
+from .limits import ChannelCounters, ChannelLimits
+from .liveness import Liveness, LivenessSettings
 from .offer import MappedTrack, OfferPlan, codec_preferences, negotiated_codecs, plan_offer
 from .rtcp_sync import sync_sender
+from .sctp_guard import guard_sctp
 from .tracks import InputReader, OutboundTrack
 
 if TYPE_CHECKING:
@@ -49,11 +48,6 @@ log = logging.getLogger(__name__)
 
 PeerState = Literal["new", "connecting", "connected", "closed"]
 
-LIVENESS_TICK = 0.25
-SILENT_WITH_VIDEO = 3.5
-"""Seconds without any inbound packet, while video flows to the viewer, before it is gone."""
-SILENT_OTHERWISE = 25.0
-"""The same limit without video flowing (RTCP may then come only every 5 s)."""
 CLOSE_TIMEOUT = 3.0
 
 
@@ -75,6 +69,9 @@ class ViewerPeer:
         ice_servers: list[RTCIceServer] | None = None,
         on_closed: Callable[[ViewerPeer], None] | None = None,
         host_addresses: Sequence[str] | None = None,
+        liveness: LivenessSettings | None = None,
+        channel_limits: ChannelLimits | None = None,
+        channel_counters: ChannelCounters | None = None,
     ) -> None:
         """Prepare a peer; nothing happens on the network until `answer()`.
 
@@ -88,6 +85,9 @@ class ViewerPeer:
             on_closed: Called once when the peer has closed.
             host_addresses: Local addresses to gather host candidates on; by default
                 aioice's choice plus 127.0.0.1 (for viewers on this machine).
+            liveness: How fast a silent viewer is declared gone (default: 4 s).
+            channel_limits: Bounds on what the viewer's data channels take in and hold.
+            channel_counters: Where refusals and drops are counted (shared by a runtime).
         """
         self.session = session
         self.hub = hub
@@ -96,7 +96,10 @@ class ViewerPeer:
         self.host_addresses = host_addresses
         self.state: PeerState = "new"
         self.pc = RTCPeerConnection(configuration(ice_servers))
-        self.router = ChannelRouter(session, viewer_id, family, self)
+        self.router = ChannelRouter(
+            session, viewer_id, family, self, channel_limits, channel_counters
+        )
+        self.liveness = Liveness(self.pc, self._on_silent, liveness)
         self.outbound: dict[str, OutboundTrack] = {}
         self.readers: dict[str, InputReader] = {}
         self.close_reason: str | None = None
@@ -108,7 +111,6 @@ class ViewerPeer:
         self._joined = False
         self._join_task: asyncio.Task[None] | None = None
         self._close_task: asyncio.Task[None] | None = None
-        self._watch_task: asyncio.Task[None] | None = None
         self._unsubscribe: list[Callable[[], None]] = []
         self._background: set[asyncio.Task[Any]] = set()
         self.pc.on("connectionstatechange", self._on_connection_state)
@@ -150,7 +152,7 @@ class ViewerPeer:
                     f"(got {transceiver.mid!r}); offer one section per mapped track"
                 )
         if self.pc.sctp is not None:
-            guard_sctp(self.pc.sctp)
+            guard_sctp(self.pc.sctp, self.router.limits, self.router.counters)
         use_host_addresses(self.pc, self.host_addresses)
         await self.pc.setLocalDescription(await self.pc.createAnswer())
         answer_sdp = self.pc.localDescription.sdp
@@ -164,9 +166,6 @@ class ViewerPeer:
             self.session.on_message(lambda kind, data: self.router.send(ModelOut(kind, data))),
             self.session.on_notice(lambda code, text: self.router.send(RuntimeNotice(code, text))),
         ]
-        self._watch_task = asyncio.get_running_loop().create_task(
-            self._watch(), name=f"liveness:{self.viewer_id}"
-        )
         pending, self._pending = self._pending, []
         await self._apply_candidates(pending)
         return answer_sdp
@@ -291,6 +290,7 @@ class ViewerPeer:
             self.state = "connecting"
         elif state == "connected":
             self.state = "connected"
+            self.liveness.start()
             if not self._joined:
                 self._joined = True
                 self._join_task = self._spawn(self._join())
@@ -310,36 +310,10 @@ class ViewerPeer:
         except Exception:
             log.exception("viewer %s: viewer_joined failed", self.viewer_id)
 
-    async def _watch(self) -> None:
-        last_count, last_seen = -1, time.monotonic()
-        while True:
-            await asyncio.sleep(LIVENESS_TICK)
-            if self.state != "connected":
-                last_seen = time.monotonic()
-                continue
-            count = await self._packets_received()
-            now = time.monotonic()
-            if count != last_count:
-                last_count, last_seen = count, now
-            last_seen = max(last_seen, self.router.last_frame_at or 0.0)
-            video_flowing = any(
-                t.kind == "video"
-                and t.last_sent is not None
-                and now - t.last_sent < SILENT_WITH_VIDEO
-                for t in self.outbound.values()
-            )
-            limit = SILENT_WITH_VIDEO if video_flowing else SILENT_OTHERWISE
-            if now - last_seen > limit:
-                silent = now - last_seen
-                log.info("viewer %s: nothing received for %.1f s; closing", self.viewer_id, silent)
-                self._spawn(self.close(f"viewer unresponsive for {limit:g} s"))
-                return
-
-    async def _packets_received(self) -> int:
-        report = await self.pc.getStats()
-        return sum(
-            getattr(s, "packetsReceived", 0) or 0 for s in report.values() if s.type == "transport"
-        )
+    def _on_silent(self, silent: float) -> None:
+        limit = self.liveness.settings.timeout
+        log.info("viewer %s: nothing heard for %.1f s; closing", self.viewer_id, silent)
+        self._spawn(self.close(f"viewer unresponsive for {limit:g} s"))
 
     async def close(self, reason: str | None = None) -> None:
         """Close the connection: `SessionEnded` first (best effort), then everything else.
@@ -359,8 +333,7 @@ class ViewerPeer:
         for unsubscribe in self._unsubscribe:
             with contextlib.suppress(ValueError):
                 unsubscribe()
-        if self._watch_task is not None and self._watch_task is not asyncio.current_task():
-            self._watch_task.cancel()
+        self.liveness.stop()
         for track in self.outbound.values():
             track.stop()
         for reader in self.readers.values():
@@ -397,4 +370,5 @@ class ViewerPeer:
                 n: {"frames": r.frames, "refused": r.refused} for n, r in self.readers.items()
             },
             "channels": self.router.stats(),
+            "liveness": self.liveness.stats(),
         }
