@@ -1,6 +1,7 @@
 """`reactor render`: scripts, config overrides, the MP4 writer, stopping, errors."""
 
 import asyncio
+import json
 import time
 from pathlib import Path
 
@@ -254,3 +255,57 @@ async def test_a_run_that_fails_before_its_first_frame_ends_the_render_with_its_
         )
 
     assert seen[0]["notice"] == "model_error"
+
+
+MODELS_3X = Path(__file__).resolve().parent / "models_3x"
+
+
+def test_a_3x_style_model_renders_with_its_commands_and_replies(tmp_path, capsys):
+    script = tmp_path / "script.yaml"
+    script.write_text("- {at: 0.5, event: set_color, args: {color: blue}}\n")
+    out = tmp_path / "tints.mp4"
+
+    code = run_cli(
+        str(MODELS_3X / "tints"), "--seconds", "1", "--commands", str(script), "-o", str(out), "-q"
+    )
+
+    assert code == 0, capsys.readouterr().err
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert lines[0]["reply"] == {"type": "color_changed", "data": {"color": "blue"}}
+    pictures, samples = decoded(out)
+    first, last = pictures[0][1][32, 32], pictures[-1][1][32, 32]
+    assert first.argmax() == 0 and last.argmax() == 2
+    assert np.abs(samples).max() > 0.1  # the beep of the change, decoded as float
+
+
+def test_a_3x_style_pipeline_renders_and_its_state_commands_take_effect(tmp_path, capsys, caplog):
+    script = tmp_path / "script.yaml"
+    script.write_text(
+        "- {at: 0.4, event: set_level, args: {level: 200}}\n"
+        "- {at: 0.6, event: set_level, args: {level: 999}}\n"
+    )
+    out = tmp_path / "brightness.mp4"
+
+    code = run_cli(
+        str(MODELS_3X / "brightness"),
+        "--seconds",
+        "1",
+        "--commands",
+        str(script),
+        "-o",
+        str(out),
+        "-q",
+    )
+
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert "'recording' is not supported yet" in caplog.text
+    outcomes = [json.loads(line) for line in captured.out.splitlines()]
+    assert outcomes[0] == {"t": outcomes[0]["t"], "command": "set_level", "reply": None}
+    assert outcomes[1]["error"]["code"] == "invalid_command"
+    with av.open(str(out)) as container:
+        levels = [
+            int(f.to_ndarray(format="rgb24")[24, 24].mean()) for f in container.decode(video=0)
+        ]
+    assert abs(levels[0] - 40) <= 4 and abs(levels[-1] - 200) <= 4
+    assert len(levels) == 30

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from reactor_runtime import Audio, Input, Output, TrackPayload, Video
-from reactor_runtime.session import declared_tracks
+from reactor_runtime.model import declared_tracks
 from reactor_runtime.tracks import merge_tracks
 
 

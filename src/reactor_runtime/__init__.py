@@ -2,7 +2,9 @@
 
 The authoring surface: subclass `ReactorModel`, declare tracks on an `Output`
 (and optionally `Input`) dataclass, mark commands with `@event`, send
-`ModelMessage`s, and `await self.emit(...)` from `run()`. Names the 3.x
+`ModelMessage`s, and `await self.emit(...)` from `run()`; or subclass
+`ReactorPipeline`, declare `state: MyState` (an `InputState`) and yield outputs
+from `inference()`. Names the 3.x
 generation uses for the same things (`self.output`, `BufferClosed`,
 `MessageField`, ...) are the same objects.
 """
@@ -21,6 +23,8 @@ from .media.input_buffer import (
 )
 from .messages import MessageField, ModelMessage
 from .model import ReactorModel
+from .pipeline import Idle, ReactorPipeline
+from .state import InputState
 from .tracks import Audio, Input, Metadata, Output, TrackPayload, Video
 from .uploads import UploadedFile
 
@@ -33,16 +37,19 @@ __all__ = [
     "BufferClosed",
     "ClientInfo",
     "CommandError",
+    "Idle",
     "Input",
     "InputBuffer",
     "InputClosed",
     "InputField",
     "InputFrame",
+    "InputState",
     "MessageField",
     "Metadata",
     "ModelMessage",
     "Output",
     "ReactorModel",
+    "ReactorPipeline",
     "ReadMode",
     "TrackPayload",
     "UploadedFile",

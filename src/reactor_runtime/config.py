@@ -114,6 +114,24 @@ def load_wants_path(model_class: type[ReactorModel]) -> bool | None:
     return any(isinstance(c, type) and issubclass(c, Path) for c in candidates)
 
 
+def call_load(model: ReactorModel, config: dict[str, Any], config_path: Path | None) -> None:
+    """Call `model.load()` with what its signature asks for (see `load_wants_path`)."""
+    wants_path = load_wants_path(type(model))
+    if wants_path is None:
+        model.load()  # type: ignore[call-arg]
+    elif wants_path:
+        if config:
+            log.warning(
+                "%s.load() takes the config file's path; config values given here (%s) "
+                "do not reach it",
+                type(model).__name__,
+                ", ".join(sorted(config)),
+            )
+        model.load(config_path)  # type: ignore[arg-type]
+    else:
+        model.load(config)
+
+
 def _read_yaml(path: Path, what: str) -> Any:
     try:
         return yaml.safe_load(path.read_text()) if path.stat().st_size else None

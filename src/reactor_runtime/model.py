@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from .media.input_buffer import Inputs
 from .media.output_buffer import OutputBuffer
 from .messages import ModelMessage
-from .tracks import Input, Output
+from .tracks import Input, Output, TrackSpec, merge_tracks
 
 if TYPE_CHECKING:
     from .media.emitter import Emitter
@@ -46,9 +47,19 @@ class ReactorModel:
     output_buffer: OutputBuffer
     input: Inputs
     _emitter: Emitter
+    _step_lock: asyncio.Lock
+    """Held by every command handler and viewer hook while it runs."""
+    _live: asyncio.Event
+    """Set while the session is live and a viewer is connected."""
 
     def load(self, config: dict[str, Any]) -> None:
         """Load weights and state; `config` is the parsed `config.yml` (`{}` if none)."""
+
+    def _session_begins(self) -> None:
+        """Runtime hook: a session starts (under the step lock); set up per-session state."""
+
+    def _session_ends(self) -> None:
+        """Runtime hook: the session ended (under the step lock); drop per-session state."""
 
     async def run(self) -> None:
         """The inference loop. Override it."""
@@ -92,3 +103,44 @@ class ReactorModel:
                 f"send: expected a ModelMessage dataclass instance, got {type(message).__name__}"
             )
         self._emitter.send_message(message.wire_type(), message.to_data())
+
+
+def declared_types(model_class: type[ReactorModel], base: type) -> list[type]:
+    """The model's `Output` (or `Input`) classes.
+
+    The class attribute (`output_type` / `input_type`: one class, or a tuple of
+    them) if set, else every subclass of `base` defined in the model's module.
+    """
+    attr = "output_type" if base is Output else "input_type"
+    explicit = getattr(model_class, attr, None)
+    if explicit is not None:
+        return list(explicit) if isinstance(explicit, tuple | list) else [explicit]
+    module = sys.modules.get(model_class.__module__)
+    if module is None:
+        return []
+    return [
+        value
+        for value in vars(module).values()
+        if isinstance(value, type)
+        and issubclass(value, base)
+        and value is not base
+        and value.__module__ == model_class.__module__
+    ]
+
+
+def declared_tracks(model_class: type[ReactorModel]) -> tuple[list[TrackSpec], list[TrackSpec]]:
+    """The model's output and input tracks, each merged over its declaring classes.
+
+    Raises:
+        TypeError: a track name is declared twice with different kinds, or both
+            as an output and as an input track.
+    """
+    outputs = merge_tracks(declared_types(model_class, Output))
+    inputs = merge_tracks(declared_types(model_class, Input))
+    both = sorted({t.name for t in outputs} & {t.name for t in inputs})
+    if both:
+        raise TypeError(
+            f"{model_class.__name__}: track(s) {', '.join(both)} declared both as output and "
+            f"as input; a track name has one direction"
+        )
+    return outputs, inputs

@@ -14,22 +14,20 @@ import asyncio
 import concurrent.futures
 import inspect
 import logging
-import sys
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .config import load_wants_path
+from .config import call_load
 from .events import INTERNAL_ERROR, CommandError, CommandSet
 from .media.emitter import Emitter
 from .media.input_buffer import InputFrame, Inputs
 from .media.output_buffer import OutputBuffer
 from .media.pacer import Pacer, Sink
 from .messages import ModelMessage
-from .model import ReactorModel
-from .tracks import Input, Output, TrackSpec, merge_tracks
+from .model import ReactorModel, declared_tracks
 
 log = logging.getLogger(__name__)
 
@@ -42,47 +40,6 @@ HOOK_WAIT = 5.0
 
 class ModelLoadError(Exception):
     """`load()` raised; the session cannot start."""
-
-
-def declared_types(model_class: type[ReactorModel], base: type) -> list[type]:
-    """The model's `Output` (or `Input`) classes.
-
-    The class attribute (`output_type` / `input_type`: one class, or a tuple of
-    them) if set, else every subclass of `base` defined in the model's module.
-    """
-    attr = "output_type" if base is Output else "input_type"
-    explicit = getattr(model_class, attr, None)
-    if explicit is not None:
-        return list(explicit) if isinstance(explicit, tuple | list) else [explicit]
-    module = sys.modules.get(model_class.__module__)
-    if module is None:
-        return []
-    return [
-        value
-        for value in vars(module).values()
-        if isinstance(value, type)
-        and issubclass(value, base)
-        and value is not base
-        and value.__module__ == model_class.__module__
-    ]
-
-
-def declared_tracks(model_class: type[ReactorModel]) -> tuple[list[TrackSpec], list[TrackSpec]]:
-    """The model's output and input tracks, each merged over its declaring classes.
-
-    Raises:
-        TypeError: a track name is declared twice with different kinds, or both
-            as an output and as an input track.
-    """
-    outputs = merge_tracks(declared_types(model_class, Output))
-    inputs = merge_tracks(declared_types(model_class, Input))
-    both = sorted({t.name for t in outputs} & {t.name for t in inputs})
-    if both:
-        raise TypeError(
-            f"{model_class.__name__}: track(s) {', '.join(both)} declared both as output and "
-            f"as input; a track name has one direction"
-        )
-    return outputs, inputs
 
 
 async def _cancel_all_tasks() -> None:
@@ -134,6 +91,7 @@ class Session:
         self.model: ReactorModel | None = None
         self.model_loop: asyncio.AbstractEventLoop | None = None
         self.run_failures = 0
+        self.session_live = False
         self.messages_sent = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -162,6 +120,7 @@ class Session:
         except Exception as exc:
             raise ModelLoadError(f"{self.model_class.__name__}.load() failed: {exc!r}") from exc
         assert self.model_loop is not None
+        await self.begin_session()
         self._run_future = asyncio.run_coroutine_threadsafe(self._supervise_run(), self.model_loop)
         self._pacer_task = asyncio.create_task(self.pacer.run(), name="pacer")
 
@@ -174,12 +133,14 @@ class Session:
             model.connected = asyncio.Event()
             model.disconnected = asyncio.Event()
             model.disconnected.set()
+            model._step_lock = asyncio.Lock()
+            model._live = asyncio.Event()
             model.output_buffer = self.buffer
             model.input = self.inputs
             model._emitter = Emitter(
                 self.output_tracks, self.buffer, lambda: bool(self.viewers), self._from_model
             )
-            self._load(model)
+            call_load(model, self.config, self.config_path)
             self.model = model
         except BaseException as exc:
             loaded.set_exception(exc)
@@ -190,22 +151,6 @@ class Session:
             loop.run_forever()
         finally:
             loop.close()
-
-    def _load(self, model: ReactorModel) -> None:
-        wants_path = load_wants_path(self.model_class)
-        if wants_path is None:
-            model.load()  # type: ignore[call-arg]
-        elif wants_path:
-            if self.config:
-                log.warning(
-                    "%s.load() takes the config file's path; config values given here "
-                    "(%s) do not reach it",
-                    self.model_class.__name__,
-                    ", ".join(sorted(self.config)),
-                )
-            model.load(self.config_path)  # type: ignore[arg-type]
-        else:
-            model.load(self.config)
 
     async def _supervise_run(self) -> None:
         assert self.model is not None
@@ -227,11 +172,40 @@ class Session:
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, 10.0)
 
+    async def begin_session(self) -> None:
+        """A session starts: the model builds its per-session state (`start()` does this)."""
+        await self._on_model(self._session_boundary(begin=True))
+
+    async def end_session(self) -> None:
+        """The session ends: the model drops its per-session state (`stop()` does this)."""
+        if self.session_live and self.model_loop is not None and not self.model_loop.is_closed():
+            await self._on_model(self._session_boundary(begin=False), timeout=HOOK_WAIT)
+
+    async def _session_boundary(self, begin: bool) -> None:
+        model = self.model
+        assert model is not None
+        self.session_live = begin
+        self._update_live()
+        async with model._step_lock:
+            if begin:
+                model._session_begins()
+            else:
+                model._session_ends()
+
+    def _update_live(self) -> None:
+        model = self.model
+        assert model is not None
+        if self.session_live and model.connected.is_set():
+            model._live.set()
+        else:
+            model._live.clear()
+
     async def stop(self) -> None:
-        """Disconnect every viewer, stop `run()` and the pacer, end the model thread."""
+        """Disconnect every viewer, end the session, stop `run()` and the pacer and the thread."""
         self._stopping = True
         for viewer in list(self.viewers):
             await self.viewer_left(viewer)
+        await self.end_session()
         if self._pacer_task:
             self._pacer_task.cancel()
         loop = self.model_loop
@@ -263,6 +237,7 @@ class Session:
             model._emitter.reset()
             model.disconnected.clear()
             model.connected.set()
+            self._update_live()
         await self._run_hooks(self.commands.on_connected)
 
     async def viewer_left(self, viewer: str) -> None:
@@ -281,19 +256,24 @@ class Session:
     async def _left(self, last: bool) -> None:
         model = self.model
         assert model is not None
+        if last and not self.viewers:
+            model._live.clear()
         await self._run_hooks(self.commands.on_disconnected)
         if last and not self.viewers:
             model.connected.clear()
             model.disconnected.set()
+            self._update_live()
 
     async def _run_hooks(self, names: list[str]) -> None:
-        for name in names:
-            try:
-                result = getattr(self.model, name)()
-                if inspect.isawaitable(result):
-                    await result
-            except Exception:
-                log.exception("viewer hook %s() raised", name)
+        assert self.model is not None
+        async with self.model._step_lock:
+            for name in names:
+                try:
+                    result = getattr(self.model, name)()
+                    if inspect.isawaitable(result):
+                        await result
+                except Exception:
+                    log.exception("viewer hook %s() raised", name)
 
     # commands --------------------------------------------------------------
 
@@ -312,10 +292,12 @@ class Session:
         return await self._on_model(self._call(command.method_name, kwargs))
 
     async def _call(self, method: str, kwargs: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
+        assert self.model is not None
         try:
-            result = getattr(self.model, method)(**kwargs)
-            if inspect.isawaitable(result):
-                result = await result
+            async with self.model._step_lock:
+                result = getattr(self.model, method)(**kwargs)
+                if inspect.isawaitable(result):
+                    result = await result
         except CommandError:
             raise
         except Exception as exc:
