@@ -1,4 +1,4 @@
-"""The `reactor` command: `reactor run` serves a model, `reactor render` renders one offline."""
+"""The `reactor` command: `run` serves a model, `render` renders it, `fleet` serves many."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from . import __version__
 COMMANDS = {
     "run": ("reactor_runtime.server.main", "serve a model over WebRTC with a browser page"),
     "render": ("reactor_runtime.render", "run a model offline and write its A/V to an MP4"),
+    "fleet": ("reactor_runtime.fleet.main", "serve replicas of a model on Ray behind one gateway"),
 }
 
 

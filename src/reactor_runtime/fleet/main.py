@@ -1,0 +1,116 @@
+"""`reactor fleet [DIR]`: N replicas of a model on Ray, behind one coordinator-API gateway."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from typing import Any
+
+from .gateway import HOLD
+from .tables import MAX_QUEUE, POLL_BUDGET
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the options of `reactor fleet` to `parser`."""
+    parser.add_argument(
+        "dir", nargs="?", metavar="DIR", help="model directory with reactor.yaml (default: demo)"
+    )
+    parser.add_argument("--replicas", type=int, default=None, help="replicas (default: GPUs, or 1)")
+    parser.add_argument("--host", default="127.0.0.1", help="gateway address (127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8080, help="gateway port (8080)")
+    parser.add_argument(
+        "--address", default=None, help="join this Ray cluster (default: start a local one)"
+    )
+    parser.add_argument(
+        "--gpus-per-replica",
+        type=float,
+        default=None,
+        help="GPUs each replica takes (default: 1 when the cluster has GPUs, else 0)",
+    )
+    parser.add_argument(
+        "--replica-host",
+        default=None,
+        help="address replicas listen on and announce (default: their Ray node's address)",
+    )
+    parser.add_argument(
+        "--api-key",
+        dest="api_keys",
+        action="append",
+        default=[],
+        metavar="KEY",
+        help="accept this key at POST /tokens; repeatable (also $REACTOR_API_KEYS, "
+        "comma-separated). Without keys: dev mode, any bearer accepted",
+    )
+    parser.add_argument(
+        "--orphan-timeout",
+        default="60",
+        metavar="SECONDS",
+        help="a replica ends a session without viewers after this long (60)",
+    )
+    parser.add_argument(
+        "--drain-timeout",
+        default="60",
+        metavar="SECONDS",
+        help="a draining replica ends its session after this long (60)",
+    )
+    parser.add_argument(
+        "--max-queue", type=int, default=MAX_QUEUE, help=f"sessions waiting at most ({MAX_QUEUE})"
+    )
+    parser.add_argument(
+        "--poll-budget",
+        type=float,
+        default=POLL_BUDGET,
+        help=f"seconds clients keep polling; longer expected waits are refused ({POLL_BUDGET:g})",
+    )
+    parser.add_argument(
+        "--hold", type=float, default=HOLD, help=f"seconds a pending poll is held ({HOLD:g})"
+    )
+
+
+def main(args: argparse.Namespace) -> int:
+    """Run `reactor fleet` with parsed `args`; returns the exit status."""
+    from . import launch
+
+    try:
+        ray = launch.ray_module()
+    except ImportError as exc:
+        print(f"reactor fleet: error: {exc}", file=sys.stderr)
+        return 2
+    import uvicorn
+
+    from .gateway import create_gateway
+    from .tokens import Credentials
+
+    credentials = Credentials.from_env(args.api_keys)
+    if credentials.dev_mode:
+        print(
+            "reactor fleet: WARNING: DEV MODE: no API key (--api-key or REACTOR_API_KEYS), so "
+            "ANY bearer token, or none, is accepted. Do not expose this gateway.",
+            file=sys.stderr,
+            flush=True,
+        )
+    ray.init(address=args.address, namespace=launch.NAMESPACE, include_dashboard=False)
+    gpus = args.gpus_per_replica
+    total_gpus = ray.cluster_resources().get("GPU", 0)
+    if gpus is None:
+        gpus = 1.0 if total_gpus else 0.0
+    replicas = args.replicas or (int(total_gpus // gpus) if gpus else 1) or 1
+    controller = launch.controller(poll_budget=args.poll_budget, max_queue=args.max_queue)
+    command = launch.replica_command(
+        args.dir, "--orphan-timeout", args.orphan_timeout, "--drain-timeout", args.drain_timeout
+    )
+    handles: list[Any] = [
+        launch.replica(i, command, controller, gpus=gpus, host=args.replica_host)
+        for i in range(replicas)
+    ]
+    app = create_gateway(controller, credentials, hold=args.hold)
+    print(f"reactor fleet: {replicas} replicas, {gpus:g} GPU each", flush=True)
+    print(f"reactor fleet: gateway at http://{args.host}:{args.port}/", flush=True)
+    config = uvicorn.Config(app, host=args.host, port=args.port, log_config=None)
+    try:
+        asyncio.run(uvicorn.Server(config).serve())
+    finally:
+        launch.stop(handles, controller)
+        ray.shutdown()
+    return 0

@@ -1,0 +1,201 @@
+"""The fleet on a simulated two-node Ray cluster: allocation, FIFO, failures, drain.
+
+Three replicas (fake GPUs: two on the head node, one on the second) of the tiny
+model; every check of who runs what is made against each replica's own
+`GET /session` as well as the controller's tables.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import threading
+import time
+
+import httpx
+import ray
+from fleet_harness import wait_for
+
+REPLICAS = 3
+
+
+def bindings(fleet) -> dict[str, str]:
+    """session → replica, from the controller, for bound sessions."""
+    return {
+        s["session_id"]: s["replica"]
+        for s in fleet.snapshot()["sessions"]
+        if s["state"] in ("WAITING", "ACTIVE")
+    }
+
+
+def assert_injective_and_true(fleet) -> dict[str, str]:
+    """No replica holds two sessions, and each replica runs what the controller says."""
+    bound = bindings(fleet)
+    assert len(set(bound.values())) == len(bound), f"double booking: {bound}"
+    own = fleet.replica_sessions()
+    running = {sid: name for name, sid in own.items() if sid is not None}
+    assert len(running) == sum(1 for sid in own.values() if sid), own
+    for sid, name in running.items():
+        assert bound.get(sid) == name, f"{name} runs {sid}, the controller says {bound.get(sid)}"
+    return bound
+
+
+def end_everything(fleet) -> None:
+    with fleet.client() as http:
+        for session in fleet.snapshot()["sessions"]:
+            http.delete(f"/sessions/{session['session_id']}")
+    fleet.wait_idle(REPLICAS)
+
+
+async def burst(fleet, count: int) -> list[dict]:
+    async with httpx.AsyncClient(
+        base_url=fleet.gateway.url, headers=fleet.headers, timeout=30
+    ) as http:
+        answers = await asyncio.gather(
+            *(http.post("/sessions", json={"model": {"name": "tiny"}}) for _ in range(count))
+        )
+    assert {a.status_code for a in answers} == {201}
+    return [a.json() for a in answers]
+
+
+async def poll_all(fleet, sids: list[str]) -> None:
+    """Every session still answers 200, the ones the restart lost included (re-created)."""
+    async with httpx.AsyncClient(
+        base_url=fleet.gateway.url, headers=fleet.headers, timeout=30
+    ) as http:
+        answers = await asyncio.gather(*(http.get(f"/sessions/{sid}") for sid in sids))
+    assert {a.status_code for a in answers} == {200}
+    assert {a.json()["state"] for a in answers} <= {"PENDING", "WAITING", "ACTIVE"}
+
+
+def test_a_burst_of_100_binds_one_per_replica_then_serves_the_queue_fifo(fleet) -> None:
+    created = asyncio.run(burst(fleet, 100))
+    assert {c["state"] for c in created} <= {"PENDING", "WAITING"}
+    wait_for(lambda: len(bindings(fleet)) == REPLICAS)
+    snap = fleet.snapshot()
+    assert len(snap["queue"]) == 100 - REPLICAS
+    assert_injective_and_true(fleet)
+    with fleet.client() as http:
+        pending = http.get(f"/sessions/{snap['queue'][0]}").json()
+        assert pending["state"] == "PENDING"
+        assert "capabilities" not in pending and "selected_transport" not in pending
+        assert None not in pending.values()
+        for _ in range(4):
+            head = fleet.snapshot()["queue"][0]
+            ending = next(iter(bindings(fleet)))
+            assert http.delete(f"/sessions/{ending}").status_code == 204
+            ready = http.get(f"/sessions/{head}").json()
+            wait_for(lambda h=head: bindings(fleet).get(h) is not None)
+            assert_injective_and_true(fleet)
+            if ready["state"] != "ACTIVE":
+                ready = http.get(f"/sessions/{head}").json()
+            assert ready["state"] == "ACTIVE" and ready["session_id"] == head
+            assert ready["selected_transport"]["protocol"] == "webrtc"
+    end_everything(fleet)
+
+
+def test_the_gateway_speaks_the_coordinator_api(fleet) -> None:
+    url = fleet.gateway.url
+    minted = httpx.post(url + "/tokens", headers={"Reactor-API-Key": "test-key"}, json=None)
+    assert minted.status_code == 200 and minted.json()["expires_at"] > time.time()
+    assert httpx.post(url + "/tokens", headers={"Reactor-API-Key": "nope"}).status_code == 401
+    assert httpx.post(url + "/sessions", json={}).status_code == 401
+    auth = {"Authorization": f"Bearer {minted.json()['jwt']}"}
+    preflight = httpx.options(
+        url + "/sessions",
+        headers={"Origin": "http://app", "Access-Control-Request-Method": "POST"},
+    )
+    assert preflight.is_success and "DELETE" in preflight.headers["access-control-allow-methods"]
+    created = httpx.post(url + "//sessions", headers=auth, json={"model": {"name": "tiny"}})
+    assert created.status_code == 201
+    body = created.json()
+    sid = body["session_id"]
+    assert body["model"] == {"name": "tiny"} and body["server_info"]["server_version"]
+    ready = httpx.get(f"{url}/sessions/{sid}", headers=auth, timeout=10).json()
+    if "capabilities" not in ready:
+        ready = httpx.get(f"{url}/sessions/{sid}", headers=auth, timeout=10).json()
+    assert ready["state"] == "ACTIVE" and ready["session_id"] == sid
+    assert [c["name"] for c in ready["capabilities"]["commands"]] == ["ping"]
+    transport = f"{url}/sessions/{sid}/transport/webrtc"
+    servers = httpx.get(transport + "/ice_servers", headers=auth)
+    assert servers.status_code == 200 and servers.json() == {"ice_servers": []}
+    assert httpx.post(transport + "/connections", headers=auth, json={}).status_code == 201
+    assert (
+        httpx.get(f"{url}/sessions/nope/transport/webrtc/ice_servers", headers=auth).status_code
+        == 404
+    )
+    assert httpx.get(f"{url}/sessions/nope", headers=auth).status_code == 404
+    assert httpx.delete(f"{url}/sessions/{sid}", headers=auth).status_code == 204
+    assert httpx.get(f"{url}/sessions/{sid}", headers=auth).json()["state"] == "CLOSED"
+    assert httpx.get(transport + "/ice_servers", headers=auth).status_code == 404
+    targets = httpx.get(url + "/fleet/targets").json()
+    assert len(targets) == REPLICAS and all(t["targets"][0].count(":") == 1 for t in targets)
+    metrics = httpx.get(url + "/metrics").text
+    assert "reactor_fleet_allocations_total" in metrics
+    assert "reactor_fleet_proxy_seconds_count" in metrics
+    fleet.wait_idle(REPLICAS)
+
+
+def test_a_killed_replica_process_closes_its_session_within_3_s_and_comes_back(fleet) -> None:
+    with fleet.client() as http:
+        sid = http.post("/sessions", json={}).json()["session_id"]
+        wait_for(lambda: http.get(f"/sessions/{sid}").json()["state"] == "ACTIVE")
+        others = [http.post("/sessions", json={}).json()["session_id"] for _ in range(2)]
+        wait_for(lambda: len(bindings(fleet)) == REPLICAS)
+        name = bindings(fleet)[sid]
+        replica = next(r for r in fleet.snapshot()["replicas"] if r["name"] == name)
+        killed_at = time.monotonic()
+        os.kill(replica["pid"], signal.SIGKILL)
+        closed = wait_for(
+            lambda: http.get(f"/sessions/{sid}").json()["state"] == "CLOSED", timeout=5
+        )
+        assert closed and time.monotonic() - killed_at < 3
+        assert {http.get(f"/sessions/{o}").json()["state"] for o in others} == {"ACTIVE"}
+
+        def back() -> bool:
+            again = next(r for r in fleet.snapshot()["replicas"] if r["name"] == name)
+            return again["state"] == "idle" and again["restarts"] == replica["restarts"] + 1
+
+        wait_for(back, timeout=30, interval=0.2)
+    end_everything(fleet)
+
+
+def test_a_killed_controller_is_back_within_2_s_without_double_booking(fleet) -> None:
+    results: list[dict] = []
+    sending = threading.Thread(target=lambda: results.extend(asyncio.run(burst(fleet, 40))))
+    sending.start()
+    wait_for(lambda: fleet.snapshot()["counts"].get("sessions_created", 0) > 0, interval=0.01)
+    first = fleet.snapshot()["controller_started_at"]
+    killed_at = time.monotonic()
+    ray.kill(fleet.controller, no_restart=False)
+    wait_for(lambda: fleet.snapshot()["controller_started_at"] != first, timeout=5, interval=0.05)
+    assert time.monotonic() - killed_at < 2
+    sending.join(30)
+    assert len(results) == 40
+    wait_for(lambda: len(bindings(fleet)) == REPLICAS, timeout=10)
+    assert_injective_and_true(fleet)
+    asyncio.run(poll_all(fleet, [created["session_id"] for created in results]))
+    assert_injective_and_true(fleet)
+    end_everything(fleet)
+
+
+def test_a_drained_replica_gets_no_new_session_and_ends_its_own_at_the_timeout(fleet) -> None:
+    with fleet.client() as http:
+        sids = [http.post("/sessions", json={}).json()["session_id"] for _ in range(REPLICAS)]
+        wait_for(lambda: len(bindings(fleet)) == REPLICAS)
+        name = bindings(fleet)[sids[0]]
+        supervisor = ray.get_actor(name, namespace="reactor-fleet")
+        assert ray.get(supervisor.drain.remote(1.0))
+        drained = wait_for(
+            lambda: (s := http.get(f"/sessions/{sids[0]}").json())["state"] == "CLOSED" and s,
+            timeout=6,
+        )
+        assert drained["reason"]
+        http.delete(f"/sessions/{sids[1]}")
+        later = http.post("/sessions", json={}).json()["session_id"]
+        wait_for(lambda: bindings(fleet).get(later) is not None)
+        assert bindings(fleet)[later] != name
+        state = next(r for r in fleet.snapshot()["replicas"] if r["name"] == name)["state"]
+        assert state in ("draining", "down")
+        assert_injective_and_true(fleet)
