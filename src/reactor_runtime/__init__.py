@@ -11,7 +11,15 @@ generation uses for the same things (`self.output`, `BufferClosed`,
 
 from .clients import ClientInfo
 from .config import get_weights_path
-from .events import CommandError, InputField, connected, disconnected, event
+from .events import (
+    CommandError,
+    InputField,
+    connected,
+    disconnected,
+    event,
+    session_ended,
+    session_started,
+)
 from .media.input_buffer import (
     FIFO,
     LATEST,
@@ -59,4 +67,6 @@ __all__ = [
     "disconnected",
     "event",
     "get_weights_path",
+    "session_ended",
+    "session_started",
 ]

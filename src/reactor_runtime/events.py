@@ -25,6 +25,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 INVALID_COMMAND = "invalid_command"
 INTERNAL_ERROR = "internal_error"
 
+CLIENT = "client"
+"""The reserved parameter name: a handler or hook declaring it gets the caller's `ClientInfo`."""
+
 
 class CommandError(Exception):
     """An error a command handler raises; `code` and `message` reach the caller verbatim."""
@@ -150,15 +153,39 @@ def response_type(command: str, func: Callable[..., Any]) -> type | None:
 
 
 def connected(func: F) -> F:
-    """Mark a model method run each time a viewer connects (after `self.connected` is set)."""
+    """Mark a model method run each time a viewer connects (after `self.connected` is set).
+
+    Declaring a `client` parameter gives it the viewer's `ClientInfo`.
+    """
     func._reactor_hook = "connected"  # type: ignore[attr-defined]
     return func
 
 
 def disconnected(func: F) -> F:
-    """Mark a model method run each time a viewer leaves (before `self.connected` clears)."""
+    """Mark a model method run each time a viewer leaves (before `self.connected` clears).
+
+    Not run for the viewers still connected when the session ends: the model
+    hears `@session_ended` once instead. A `client` parameter gets the viewer.
+    """
     func._reactor_hook = "disconnected"  # type: ignore[attr-defined]
     return func
+
+
+def session_started(func: F) -> F:
+    """Mark a model method run once when a session starts, before any viewer connects."""
+    func._reactor_hook = "session_started"  # type: ignore[attr-defined]
+    return func
+
+
+def session_ended(func: F) -> F:
+    """Mark a model method run once when the session ends (instead of per-viewer hooks)."""
+    func._reactor_hook = "session_ended"  # type: ignore[attr-defined]
+    return func
+
+
+def takes_client(func: Callable[..., Any]) -> bool:
+    """Whether `func` declares the reserved `client` parameter."""
+    return CLIENT in inspect.signature(func).parameters
 
 
 @dataclass
@@ -171,6 +198,7 @@ class Command:
     arguments: type[BaseModel]
     params: list[str] = field(default_factory=list)
     response: type | None = None
+    wants_client: bool = False
 
     def validate(self, args: Any) -> dict[str, Any]:
         """Validate raw client arguments; return keyword arguments for the handler.
@@ -247,6 +275,8 @@ def _build_command(method_name: str, func: Callable[..., Any], info: EventInfo) 
     fields: dict[str, Any] = {}
     params = []
     for param in list(signature.parameters.values())[1:]:
+        if param.name == CLIENT:
+            continue
         if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
             raise TypeError(f"command '{name}': *args/**kwargs parameters are not supported")
         annotation = hints.get(param.name, Any)
@@ -285,7 +315,10 @@ def _build_command(method_name: str, func: Callable[..., Any], info: EventInfo) 
             f"command '{name}': cannot resolve its return annotation ({exc}); a reply type "
             f"must exist when the model is loaded"
         ) from None
-    return Command(name, info.description or name, method_name, model, params, response)
+    wants_client = CLIENT in signature.parameters
+    return Command(
+        name, info.description or name, method_name, model, params, response, wants_client
+    )
 
 
 def _type_hints(func: Callable[..., Any]) -> dict[str, Any]:
@@ -299,21 +332,28 @@ def _type_hints(func: Callable[..., Any]) -> dict[str, Any]:
 
 @dataclass
 class CommandSet:
-    """The commands and viewer hooks of one model class."""
+    """The commands, viewer hooks and session hooks of one model class."""
 
     commands: dict[str, Command]
     on_connected: list[str]
     on_disconnected: list[str]
+    on_session_started: list[str] = field(default_factory=list)
+    on_session_ended: list[str] = field(default_factory=list)
 
     @classmethod
     def of(cls, model_class: type) -> CommandSet:
-        """Collect `@event`, `@connected` and `@disconnected` methods of a class and its bases.
+        """Collect the `@event` methods and the hooks of a class and its bases.
 
         Raises:
             TypeError: two handlers claim one command name, or a signature is unsupported.
         """
         commands: dict[str, Command] = {}
-        hooks: dict[str, list[str]] = {"connected": [], "disconnected": []}
+        hooks: dict[str, list[str]] = {
+            "connected": [],
+            "disconnected": [],
+            "session_started": [],
+            "session_ended": [],
+        }
         seen: set[str] = set()
         for klass in model_class.__mro__:
             for attr, value in vars(klass).items():
@@ -331,7 +371,13 @@ class CommandSet:
                 hook = getattr(value, "_reactor_hook", None)
                 if hook in hooks:
                     hooks[hook].append(attr)
-        return cls(commands, hooks["connected"], hooks["disconnected"])
+        return cls(
+            commands,
+            hooks["connected"],
+            hooks["disconnected"],
+            hooks["session_started"],
+            hooks["session_ended"],
+        )
 
     def get(self, name: Any) -> Command:
         """The command called `name`.

@@ -161,7 +161,9 @@ async def render(
         if on_message is not None:
             on_message(entry)
 
-    session.on_message(lambda kind, data: record({"t": media_time(), "type": kind, "data": data}))
+    session.on_message(
+        lambda kind, data: record({"t": media_time(), "type": kind, "data": data}), VIEWER
+    )
     done = asyncio.Event()
     startup_failures: list[str] = []
 
@@ -246,7 +248,7 @@ async def _play_script(
             await asyncio.sleep(min(wait, 0.02))
         sent = media_time()
         try:
-            reply = await session.dispatch(command.event, command.args)
+            reply = await session.dispatch(command.event, command.args, VIEWER)
         except CommandError as exc:
             error = {"code": exc.code, "message": exc.message}
             record({"t": sent, "command": command.event, "error": error})

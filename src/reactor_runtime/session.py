@@ -20,8 +20,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from .clients import ClientInfo
 from .config import call_load
-from .events import INTERNAL_ERROR, CommandError, CommandSet
+from .events import CLIENT, INTERNAL_ERROR, CommandError, CommandSet, takes_client
+from .listeners import Listeners, MessageListener, NoticeListener
 from .media.emitter import Emitter
 from .media.input_buffer import InputFrame, Inputs
 from .media.output_buffer import OutputBuffer
@@ -31,8 +33,6 @@ from .model import ReactorModel, declared_tracks
 
 log = logging.getLogger(__name__)
 
-MessageListener = Callable[[str, dict[str, Any]], None]
-NoticeListener = Callable[[str, str], None]
 
 HOOK_WAIT = 5.0
 """Seconds a leaving viewer waits for `@disconnected` hooks before moving on."""
@@ -92,13 +92,12 @@ class Session:
         self.model_loop: asyncio.AbstractEventLoop | None = None
         self.run_failures = 0
         self.session_live = False
-        self.messages_sent = 0
+        self.listeners = Listeners()
+        self.clients: dict[str, ClientInfo] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._pacer_task: asyncio.Task[None] | None = None
         self._run_future: concurrent.futures.Future[None] | None = None
-        self._message_listeners: list[MessageListener] = []
-        self._notice_listeners: list[NoticeListener] = []
         self._stopping = False
 
     # lifecycle -------------------------------------------------------------
@@ -166,18 +165,26 @@ class Session:
                 self.run_failures += 1
                 log.exception("model run() raised; restarting it in %.1f s", backoff)
                 text = f"run() raised {exc!r}; restarting in {backoff:g} s"
-                self._to_caller(self._notify, "model_error", text)
+                self._to_caller(self.listeners.notify, "model_error", text)
             if time.monotonic() - started > 30:
                 backoff = 0.5
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, 10.0)
 
     async def begin_session(self) -> None:
-        """A session starts: the model builds its per-session state (`start()` does this)."""
-        await self._on_model(self._session_boundary(begin=True))
+        """A session starts: per-session state is built, then `@session_started` hooks run.
+
+        `start()` begins the first session; a no-op while a session is live.
+        """
+        if not self.session_live:
+            await self._on_model(self._session_boundary(begin=True))
 
     async def end_session(self) -> None:
-        """The session ends: the model drops its per-session state (`stop()` does this)."""
+        """The session ends: `@session_ended` hooks run, then per-session state is dropped.
+
+        Viewers still connected then leave without `@disconnected` hooks. `stop()`
+        ends the session; a no-op when none is live.
+        """
         if self.session_live and self.model_loop is not None and not self.model_loop.is_closed():
             await self._on_model(self._session_boundary(begin=False), timeout=HOOK_WAIT)
 
@@ -186,10 +193,13 @@ class Session:
         assert model is not None
         self.session_live = begin
         self._update_live()
-        async with model._step_lock:
-            if begin:
+        if begin:
+            async with model._step_lock:
                 model._session_begins()
-            else:
+            await self._run_hooks(self.commands.on_session_started)
+        else:
+            await self._run_hooks(self.commands.on_session_ended)
+            async with model._step_lock:
                 model._session_ends()
 
     def _update_live(self) -> None:
@@ -201,11 +211,11 @@ class Session:
             model._live.clear()
 
     async def stop(self) -> None:
-        """Disconnect every viewer, end the session, stop `run()` and the pacer and the thread."""
+        """End the session, disconnect every viewer, stop `run()`, the pacer and the thread."""
         self._stopping = True
+        await self.end_session()
         for viewer in list(self.viewers):
             await self.viewer_left(viewer)
-        await self.end_session()
         if self._pacer_task:
             self._pacer_task.cancel()
         loop = self.model_loop
@@ -228,9 +238,11 @@ class Session:
         """A viewer connected: set `connected` (on the first one), run `@connected` hooks."""
         first = not self.viewers
         self.viewers.add(viewer)
-        await self._on_model(self._joined(first))
+        client = ClientInfo(viewer, time.monotonic(), _send=lambda m: self._send_to(viewer, m))
+        self.clients[viewer] = client
+        await self._on_model(self._joined(first, client))
 
-    async def _joined(self, first: bool) -> None:
+    async def _joined(self, first: bool, client: ClientInfo) -> None:
         model = self.model
         assert model is not None
         if first:
@@ -238,47 +250,55 @@ class Session:
             model.disconnected.clear()
             model.connected.set()
             self._update_live()
-        await self._run_hooks(self.commands.on_connected)
+        await self._run_hooks(self.commands.on_connected, client)
 
     async def viewer_left(self, viewer: str) -> None:
         """A viewer left: run `@disconnected` hooks, clear `connected` after the last one."""
         if viewer not in self.viewers:
             return
         self.viewers.discard(viewer)
+        client = self.clients.pop(viewer, None)
         last = not self.viewers
         if last:
             self.buffer.flush()
-        await self._on_model(self._left(last), timeout=HOOK_WAIT)
+        await self._on_model(self._left(last, client), timeout=HOOK_WAIT)
         if last and not self.viewers:
             self.buffer.flush()
             self.pacer.reset()
 
-    async def _left(self, last: bool) -> None:
+    async def _left(self, last: bool, client: ClientInfo | None) -> None:
         model = self.model
         assert model is not None
         if last and not self.viewers:
             model._live.clear()
-        await self._run_hooks(self.commands.on_disconnected)
+        if self.session_live:
+            await self._run_hooks(self.commands.on_disconnected, client)
         if last and not self.viewers:
             model.connected.clear()
             model.disconnected.set()
             self._update_live()
 
-    async def _run_hooks(self, names: list[str]) -> None:
+    async def _run_hooks(self, names: list[str], client: ClientInfo | None = None) -> None:
         assert self.model is not None
         async with self.model._step_lock:
             for name in names:
                 try:
-                    result = getattr(self.model, name)()
+                    hook = getattr(self.model, name)
+                    result = hook(client=client) if takes_client(hook) else hook()
                     if inspect.isawaitable(result):
                         await result
                 except Exception:
-                    log.exception("viewer hook %s() raised", name)
+                    log.exception("hook %s() raised", name)
 
     # commands --------------------------------------------------------------
 
-    async def dispatch(self, name: Any, args: Any) -> tuple[str, dict[str, Any]] | None:
-        """Validate and run a command on the model loop.
+    async def dispatch(
+        self, name: Any, args: Any, viewer: str | None = None
+    ) -> tuple[str, dict[str, Any]] | None:
+        """Validate and run a command of `viewer` (the caller) on the model loop.
+
+        A handler declaring `client` gets the caller's `ClientInfo` (None when
+        the caller is unknown). The reply is the caller's alone to deliver.
 
         Returns:
             The handler's reply as `(type, data)` if it returned a `ModelMessage`.
@@ -289,6 +309,8 @@ class Session:
         """
         command = self.commands.get(name)
         kwargs = command.validate(args)
+        if command.wants_client:
+            kwargs[CLIENT] = self.clients.get(viewer) if viewer is not None else None
         return await self._on_model(self._call(command.method_name, kwargs))
 
     async def _call(self, method: str, kwargs: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
@@ -329,15 +351,18 @@ class Session:
 
     # messages and media ----------------------------------------------------
 
-    def on_message(self, listener: MessageListener) -> Callable[[], None]:
-        """Call `listener(type, data)` for each model message; returns an unsubscribe."""
-        self._message_listeners.append(listener)
-        return lambda: self._message_listeners.remove(listener)
+    def on_message(
+        self, listener: MessageListener, viewer: str | None = None
+    ) -> Callable[[], None]:
+        """Call `listener(type, data)` for each model message; returns an unsubscribe.
+
+        With `viewer`, also for the messages sent to that viewer alone (`client.send`).
+        """
+        return self.listeners.on_message(listener, viewer)
 
     def on_notice(self, listener: NoticeListener) -> Callable[[], None]:
         """Call `listener(code, text)` for runtime notices; returns an unsubscribe."""
-        self._notice_listeners.append(listener)
-        return lambda: self._notice_listeners.remove(listener)
+        return self.listeners.on_notice(listener)
 
     def add_sink(self, sink: Sink) -> Callable[[], None]:
         """Feed every paced frame to `sink` (on the caller's loop); returns a remover."""
@@ -349,26 +374,15 @@ class Session:
         self.inputs[track].push(frame)
 
     def _from_model(self, type_name: str, data: dict[str, Any]) -> None:
-        self._to_caller(self._broadcast, type_name, data)
+        self._to_caller(self.listeners.broadcast, type_name, data)
+
+    def _send_to(self, viewer: str, message: ModelMessage) -> None:
+        """`client.send`: validated on the model thread, delivered on the caller's."""
+        self._to_caller(self.listeners.to_viewer, viewer, message.wire_type(), message.to_data())
 
     def _to_caller(self, fn: Callable[..., None], *args: Any) -> None:
         if self._loop is not None and not self._loop.is_closed():
             self._loop.call_soon_threadsafe(fn, *args)
-
-    def _broadcast(self, type_name: str, data: dict[str, Any]) -> None:
-        self.messages_sent += 1
-        for listener in list(self._message_listeners):
-            try:
-                listener(type_name, data)
-            except Exception:
-                log.exception("message listener failed")
-
-    def _notify(self, code: str, text: str) -> None:
-        for listener in list(self._notice_listeners):
-            try:
-                listener(code, text)
-            except Exception:
-                log.exception("notice listener failed")
 
     def stats(self) -> dict[str, Any]:
         """Counters of the session: buffer, pacing, inputs, failures."""
@@ -378,7 +392,9 @@ class Session:
             "fps_playing": round(self.pacer.current_fps, 2),
             "buffer_depth": self.buffer.depth,
             **self.buffer.stats.as_dict(),
-            "messages_sent": self.messages_sent,
+            "messages_sent": self.listeners.sent,
+            "messages_to_one_viewer": self.listeners.addressed,
+            "messages_undelivered": self.listeners.undelivered,
             "run_failures": self.run_failures,
             "inputs": {b.name: b.stats() for b in self.inputs},
         }
