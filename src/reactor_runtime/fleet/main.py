@@ -34,6 +34,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="address replicas listen on and announce (default: their Ray node's address)",
     )
     parser.add_argument(
+        "--replica-option",
+        dest="replica_options",
+        action="append",
+        default=[],
+        metavar="ARG",
+        help="pass ARG to every replica's `reactor run` (e.g. --replica-option=--public-ip=IP); "
+        "repeatable",
+    )
+    parser.add_argument(
         "--api-key",
         dest="api_keys",
         action="append",
@@ -90,7 +99,8 @@ def main(args: argparse.Namespace) -> int:
             file=sys.stderr,
             flush=True,
         )
-    ray.init(address=args.address, namespace=launch.NAMESPACE, include_dashboard=False)
+    # "local": a fresh local cluster, never one some other `ray start` left running.
+    ray.init(address=args.address or "local", namespace=launch.NAMESPACE, include_dashboard=False)
     gpus = args.gpus_per_replica
     total_gpus = ray.cluster_resources().get("GPU", 0)
     if gpus is None:
@@ -98,7 +108,12 @@ def main(args: argparse.Namespace) -> int:
     replicas = args.replicas or (int(total_gpus // gpus) if gpus else 1) or 1
     controller = launch.controller(poll_budget=args.poll_budget, max_queue=args.max_queue)
     command = launch.replica_command(
-        args.dir, "--orphan-timeout", args.orphan_timeout, "--drain-timeout", args.drain_timeout
+        args.dir,
+        "--orphan-timeout",
+        args.orphan_timeout,
+        "--drain-timeout",
+        args.drain_timeout,
+        *args.replica_options,
     )
     handles: list[Any] = [
         launch.replica(i, command, controller, gpus=gpus, host=args.replica_host)

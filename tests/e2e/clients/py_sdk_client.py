@@ -192,7 +192,10 @@ async def run(res: Result, opts: argparse.Namespace) -> None:
     from reactor_sdk import Reactor
 
     doc = res.doc
-    reactor = Reactor(opts.model, local=True, api_url=opts.url)
+    if opts.api_key or opts.jwt:  # cloud mode: a coordinator (our fleet's gateway) at --url
+        reactor = Reactor(opts.model, api_url=opts.url, api_key=opts.api_key, jwt=opts.jwt)
+    else:
+        reactor = Reactor(opts.model, local=True, api_url=opts.url)
     watched: set[str] = set()
 
     def on_track(track: Any) -> None:
@@ -248,6 +251,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--url", default="http://10.77.0.1:8080", help="runtime base URL")
     p.add_argument("--model", default="local", help="model name (unused in local mode)")
+    p.add_argument("--api-key", help="cloud mode: exchange this key at POST /tokens")
+    p.add_argument("--jwt", help="cloud mode: use this bearer token")
     p.add_argument("--command", help="command to send once ready")
     p.add_argument("--args", default="{}", type=json.loads, help="command arguments, JSON")
     p.add_argument("--publish-track", help="sendonly track to publish synthetic frames into")

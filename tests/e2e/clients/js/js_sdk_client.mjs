@@ -53,6 +53,7 @@ function parseArgs(argv) {
   const opts = {
     url: "http://10.77.0.1:8080",
     model: "local",
+    jwt: null,
     command: null,
     args: {},
     publishTrack: null,
@@ -64,6 +65,7 @@ function parseArgs(argv) {
   const names = {
     "--url": ["url", String],
     "--model": ["model", String],
+    "--jwt": ["jwt", String],
     "--command": ["command", String],
     "--args": ["args", JSON.parse],
     "--publish-track": ["publishTrack", String],
@@ -248,7 +250,8 @@ async function publish(reactor, name, kind, seconds) {
 async function run(opts) {
   const { Reactor } = await import("@reactor-team/js-sdk");
   doc.url = opts.url;
-  const reactor = new Reactor({ modelName: opts.model, local: true, apiUrl: opts.url });
+  // With --jwt: cloud mode, --url is a coordinator (our fleet's gateway).
+  const reactor = new Reactor({ modelName: opts.model, local: !opts.jwt, apiUrl: opts.url });
   const declared = new Map();
   reactor.on("statusChanged", (s) => doc.status_history.push([s, ms()]));
   reactor.on("sessionIdChanged", (id) => {
@@ -271,7 +274,8 @@ async function run(opts) {
     const ready = waitFor(reactor, "statusChanged", (s) => (s === "ready" ? s : undefined),
       opts.connectTimeout * 1000);
     ready.catch(() => {});
-    await reactor.connect(); // resolves once the answer is applied, before `ready`
+    // resolves once the answer is applied, before `ready`
+    await (opts.jwt ? reactor.connect(opts.jwt) : reactor.connect());
     await ready;
     doc.connect_ms = Math.round(performance.now() - started);
 
