@@ -18,6 +18,7 @@ from typing import Any, Literal, TypeVar
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field
 
+from .fields import UNSET, InputField, check_defaults
 from .messages import ModelMessage
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -36,50 +37,6 @@ class CommandError(Exception):
         super().__init__(f"{code}: {message}")
         self.code = code
         self.message = message
-
-
-_UNSET: Any = inspect.Parameter.empty
-
-
-@dataclass(frozen=True)
-class InputField:
-    """A command parameter's default and constraints.
-
-    Use it as the parameter's default: `speed: float = InputField(1.0, ge=0, le=4)`.
-    Omit `default` for a required parameter. A default that breaks its own
-    constraints is refused when the class is defined. `moderate=True` marks a
-    free-text field for content moderation in the published schema (a mark
-    only: the runtime moderates nothing).
-    """
-
-    default: Any = _UNSET
-    description: str | None = None
-    ge: float | None = None
-    le: float | None = None
-    min_length: int | None = None
-    max_length: int | None = None
-    choices: tuple[Any, ...] | list[Any] | None = None
-    moderate: bool = False
-
-    def violation(self) -> str | None:
-        """Why `default` breaks this field's own constraints, or None if it does not."""
-        value = self.default
-        if value is _UNSET or value is None:
-            return None
-        try:
-            if self.choices is not None and value not in self.choices:
-                return f"{value!r} is not one of choices {list(self.choices)}"
-            if self.ge is not None and value < self.ge:
-                return f"{value!r} < ge={self.ge}"
-            if self.le is not None and value > self.le:
-                return f"{value!r} > le={self.le}"
-            if self.min_length is not None and len(value) < self.min_length:
-                return f"length {len(value)} < min_length={self.min_length}"
-            if self.max_length is not None and len(value) > self.max_length:
-                return f"length {len(value)} > max_length={self.max_length}"
-        except TypeError as exc:
-            return f"{value!r} cannot be checked against its constraints ({exc})"
-        return None
 
 
 @dataclass(frozen=True)
@@ -114,22 +71,6 @@ def event(name: str | None = None, description: str = "") -> Callable[[F], F]:
     return mark
 
 
-def check_defaults(owner: str, func: Callable[..., Any]) -> None:
-    """Refuse a parameter whose `InputField` default breaks its own constraints.
-
-    Raises:
-        TypeError: naming `owner`, the parameter, the default and the constraint.
-    """
-    for param in inspect.signature(func).parameters.values():
-        if isinstance(param.default, InputField):
-            problem = param.default.violation()
-            if problem is not None:
-                raise TypeError(
-                    f"{owner}: parameter '{param.name}': the default breaks its own "
-                    f"InputField constraints ({problem})"
-                )
-
-
 def response_type(command: str, func: Callable[..., Any]) -> type | None:
     """The `ModelMessage` subclass a handler's return annotation names, or None.
 
@@ -138,10 +79,10 @@ def response_type(command: str, func: Callable[..., Any]) -> type | None:
             of a command has one shape).
         NameError: the annotation names something not defined yet.
     """
-    annotation = getattr(func, "__annotations__", {}).get("return", _UNSET)
+    annotation = getattr(func, "__annotations__", {}).get("return", UNSET)
     if isinstance(annotation, str):
         annotation = eval(annotation, getattr(func, "__globals__", {}))
-    if annotation is _UNSET or annotation is None or annotation is type(None):
+    if annotation is UNSET or annotation is None or annotation is type(None):
         return None
     if isinstance(annotation, type) and issubclass(annotation, ModelMessage):
         return annotation
@@ -302,7 +243,7 @@ def _build_command(method_name: str, func: Callable[..., Any], info: EventInfo) 
                 constraints["json_schema_extra"] = {"x-reactor-moderate": True}
         fields[param.name] = (
             annotation,
-            Field(... if default is _UNSET else default, **constraints),
+            Field(... if default is UNSET else default, **constraints),
         )
         params.append(param.name)
     model = pydantic.create_model(  # type: ignore[call-overload]

@@ -17,7 +17,8 @@ import typing
 from collections.abc import Callable
 from typing import Any, ClassVar
 
-from .events import _UNSET, EventInfo, InputField
+from .events import EventInfo
+from .fields import UNSET, InputField
 
 GENERATED = "_reactor_generated_setter"
 """Attribute naming the state field of a generated `set_<field>` handler."""
@@ -56,14 +57,14 @@ class InputState:
                     annotation = eval(annotation, module, dict(vars(cls)))
                 except Exception:
                     annotation = Any
-            raw = cls.__dict__.get(name, _UNSET)
-            if raw is not _UNSET:
+            raw = cls.__dict__.get(name, UNSET)
+            if raw is not UNSET:
                 delattr(cls, name)
             public.pop(name, None)
             private.pop(name, None)
             types[name] = annotation
             if name.startswith("_"):
-                if raw is _UNSET:
+                if raw is UNSET:
                     raise TypeError(
                         f"{cls.__name__}.{name}: a private field needs a default (the state "
                         f"is built from defaults when a session starts, and no client sets it)"
@@ -87,7 +88,7 @@ class InputState:
             TypeError: a name in `values` is not a public field.
         """
         for name, spec in self._public_fields.items():
-            if spec.default is not _UNSET:
+            if spec.default is not UNSET:
                 setattr(self, name, copy.deepcopy(spec.default))
         for name, default in self._private_fields.items():
             setattr(self, name, copy.deepcopy(default))
