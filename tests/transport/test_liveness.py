@@ -19,7 +19,7 @@ FAST = LivenessSettings(probe_interval=0.1, timeout=0.5)
 
 def pull_the_plug(client) -> None:
     """The client's sockets go silent: no DTLS/SCTP goodbye, no ICE answer."""
-    ice = client.pc.getTransceivers()[0].receiver.transport.transport
+    ice = client.pc.sctp.transport.transport
     for protocol in ice._connection._protocols:
         protocol.transport.close()
 
@@ -35,7 +35,20 @@ def test_settings_that_would_reap_healthy_viewers_are_refused():
         LivenessSettings(probe_interval=0)
 
 
-async def test_an_idle_audio_only_viewer_is_kept_and_a_vanished_one_noticed(
+async def test_an_idle_viewer_without_media_is_kept_alive_by_the_probes_alone(
+    session, make_peer, make_client, wait_until
+):
+    # No track: no RTP, no RTCP; no ping either. Only our probes get answers.
+    client = make_client(outputs=())
+    peer = make_peer(liveness=FAST)
+    await client.connect(peer)
+    await wait_until(lambda: "viewer-1" in session.viewers, timeout=5)
+    await asyncio.sleep(6 * FAST.timeout)
+    assert peer.state == "connected" and "viewer-1" in session.viewers
+    assert peer.liveness.probes_answered >= 10
+
+
+async def test_a_vanished_audio_only_viewer_is_noticed_within_the_timeout(
     session, make_peer, make_client, wait_until
 ):
     client = make_client(outputs=AUDIO_ONLY)
@@ -43,11 +56,6 @@ async def test_an_idle_audio_only_viewer_is_kept_and_a_vanished_one_noticed(
     await client.connect(peer)
     await client.wait_frames("main_audio", 5)
     await wait_until(lambda: "viewer-1" in session.viewers, timeout=5)
-    # Idle for 6 timeouts: no command, no ping; only our probes are answered.
-    await asyncio.sleep(6 * FAST.timeout)
-    assert peer.state == "connected" and "viewer-1" in session.viewers
-    assert peer.liveness.probes_answered >= 10
-
     pull_the_plug(client)
     started = time.monotonic()
     await wait_until(lambda: "viewer-1" not in session.viewers, timeout=5)

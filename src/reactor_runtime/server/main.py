@@ -27,6 +27,8 @@ from .cors import CorsPolicy
 from .exposure import Exposure, ExposureError
 from .exposure import add_arguments as add_access_arguments
 from .ice import IceConfigError, parse_ice_servers
+from .peer_options import add_arguments as add_peer_arguments
+from .peer_options import from_args as peer_options
 from .replica import Replica
 from .replica import add_arguments as add_replica_arguments
 from .runtime import Runtime
@@ -88,6 +90,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="override a config.yml value (YAML value; dotted keys nest); repeatable",
     )
     add_access_arguments(parser)
+    add_peer_arguments(parser)
     add_replica_arguments(parser)
 
 
@@ -277,6 +280,10 @@ def main(args: argparse.Namespace) -> int:
         except TypeError as exc:
             raise UsageError(str(exc)) from None
         exposure = Exposure.from_args(args)
+        try:
+            peer = peer_options(args)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
         sock = _listen(args.host, args.port)
     except (UsageError, IceConfigError, ExposureError) as exc:
         print(f"reactor run: error: {exc}", file=sys.stderr)
@@ -294,6 +301,7 @@ def main(args: argparse.Namespace) -> int:
         max_connections=args.max_connections,
         video_codec=args.video_codec,
         public_ip=args.public_ip,
+        **peer,
     )
     replica = Replica(runtime, drain_timeout=args.drain_timeout)
     try:

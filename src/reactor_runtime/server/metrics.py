@@ -107,9 +107,41 @@ class RuntimeCollector(Collector):
         for code, count in sorted(runtime.commands.errors.items()):
             errors.add_metric([code], count)
         yield errors
+        channels = getattr(runtime, "channel_counters", None)
+        if channels is not None:
+            yield from datachannel_metrics(channels)
         hub_stats = getattr(runtime.hub, "stats", None)
         if callable(hub_stats):
             yield from media_metrics(hub_stats())
+
+
+DATACHANNEL_REFUSALS = ("too_large", "rate_limited", "byte_rate_limited", "request_id_too_long")
+DATACHANNEL_DROPS = ("unanswered", "error_reply_rate", "outbound_backlog", "sctp_backlog")
+
+
+def datachannel_metrics(counters: Any) -> Iterator[Metric]:
+    """What viewers' data channels refused and dropped (`transport.limits.ChannelCounters`)."""
+    refused = CounterMetricFamily(
+        "reactor_datachannel_refused",
+        "Inbound data-channel messages refused before decoding, by the limit they broke.",
+        labels=["reason"],
+    )
+    for reason in sorted({*DATACHANNEL_REFUSALS, *counters.refused}):
+        refused.add_metric([reason], counters.refused[reason])
+    yield refused
+    dropped = CounterMetricFamily(
+        "reactor_datachannel_dropped",
+        "Data-channel messages, replies or SCTP chunks dropped, by reason.",
+        labels=["reason"],
+    )
+    for reason in sorted({*DATACHANNEL_DROPS, *counters.dropped}):
+        dropped.add_metric([reason], counters.dropped[reason])
+    yield dropped
+    yield CounterMetricFamily(
+        "reactor_datachannel_malformed",
+        "Inbound data-channel messages that could not be decoded.",
+        value=counters.malformed,
+    )
 
 
 def media_metrics(media: dict[str, Any]) -> Iterator[Metric]:
@@ -201,6 +233,7 @@ def health_report(runtime: Runtime) -> dict[str, Any]:
         },
         "sessions_started": runtime.sessions_started,
         "commands": runtime.commands.as_dict(),
+        "datachannels": getattr(runtime.channel_counters, "as_dict", dict)(),
         "stats": runtime.session.stats(),
         "media": media,
     }

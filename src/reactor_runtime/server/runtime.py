@@ -28,7 +28,7 @@ import itertools
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import __version__
 from ..protocol import version_for_route
@@ -39,6 +39,10 @@ from .ice import with_public_ip
 from .metrics import CommandCounter
 from .table import ConnectionTable
 
+if TYPE_CHECKING:
+    from ..transport.limits import ChannelCounters, ChannelLimits
+    from ..transport.liveness import LivenessSettings
+
 log = logging.getLogger(__name__)
 
 NIL_SESSION_ID = "00000000-0000-0000-0000-000000000000"
@@ -47,7 +51,7 @@ PeerFactory = Callable[..., Peer]
 HubFactory = Callable[[Session], Any]
 
 
-def _transport(video_codec: str) -> tuple[PeerFactory, HubFactory]:
+def _transport(video_codec: str, peer_options: dict[str, Any]) -> tuple[PeerFactory, HubFactory]:
     from aiortc import RTCIceServer
 
     from ..transport import MediaHub, ViewerPeer
@@ -68,7 +72,7 @@ def _transport(video_codec: str) -> tuple[PeerFactory, HubFactory]:
             )
             for entry in ice_servers
         ]
-        return ViewerPeer(*args, ice_servers=servers, **kwargs)
+        return ViewerPeer(*args, ice_servers=servers, **peer_options, **kwargs)
 
     return peer, hub
 
@@ -89,6 +93,8 @@ class Runtime:
         peer_factory: PeerFactory | None = None,
         hub_factory: HubFactory | None = None,
         public_ip: str | None = None,
+        channel_limits: ChannelLimits | None = None,
+        liveness: LivenessSettings | None = None,
     ) -> None:
         """Prepare a runtime for `session`; the model loads on `begin_loading()`.
 
@@ -103,6 +109,9 @@ class Runtime:
             peer_factory: builds viewer peers (default `transport.ViewerPeer`).
             hub_factory: builds the media hub (default `transport.MediaHub`).
             public_ip: the address host candidates in answers carry (NAT 1:1), if any.
+            channel_limits: bounds on each viewer's data channels (default `ChannelLimits()`);
+                what they refuse and drop is counted in `channel_counters`.
+            liveness: how fast a silent viewer is declared gone (default: 4 s).
         """
         self.session = session
         self.model_name = model_name or session.name
@@ -114,6 +123,9 @@ class Runtime:
         self._peer_factory = peer_factory
         self._hub_factory = hub_factory
         self.public_ip = public_ip
+        self.channel_limits = channel_limits
+        self.liveness = liveness
+        self.channel_counters: ChannelCounters | None = None
         self._session_id = NIL_SESSION_ID
         self.hub: Any = None
         self.started_at = time.monotonic()
@@ -146,7 +158,7 @@ class Runtime:
     async def _load(self) -> None:
         try:
             if self._peer_factory is None or self._hub_factory is None:
-                peer_factory, hub_factory = _transport(self.video_codec)
+                peer_factory, hub_factory = _transport(self.video_codec, self._peer_options())
                 self._peer_factory = self._peer_factory or peer_factory
                 self._hub_factory = self._hub_factory or hub_factory
             await self.session.start()
@@ -155,6 +167,16 @@ class Runtime:
         except Exception as exc:
             self.load_error = str(exc) or repr(exc)
             raise
+
+    def _peer_options(self) -> dict[str, Any]:
+        from ..transport.limits import ChannelCounters
+
+        self.channel_counters = ChannelCounters()
+        return {
+            "channel_limits": self.channel_limits,
+            "channel_counters": self.channel_counters,
+            "liveness": self.liveness,
+        }
 
     async def wait_loaded(self) -> None:
         """Wait until the model is loaded.
