@@ -93,7 +93,7 @@ def test_a_recording_block_is_accepted_and_reported_as_not_supported(tmp_path, c
 
     assert project.warnings == [
         f"{root / 'reactor.yaml'}: 'runtime.recording' is not supported yet "
-        "(session recording is not supported yet); ignored"
+        "(sessions are not recorded); ignored"
     ]
     assert project.warnings[0] in caplog.text
 

@@ -40,9 +40,9 @@ generation uses, so weights it already fetched are found."""
 _TARGET = re.compile(r"[\w.]+:\w+")
 _NESTED_KEYS = {"import", "config"}
 _UNSUPPORTED = {
-    "recording": "session recording is not supported yet",
-    "step_results": "step results are not supported yet",
-    "livekit": "LiveKit rooms are not supported",
+    "recording": "sessions are not recorded",
+    "step_results": "step results are not kept",
+    "livekit": "LiveKit rooms are not served",
 }
 
 
