@@ -177,6 +177,7 @@ class Session:
         `start()` begins the first session; a no-op while a session is live.
         """
         if not self.session_live:
+            self.session_live = True
             await self._on_model(self._session_boundary(begin=True))
 
     async def end_session(self) -> None:
@@ -186,12 +187,12 @@ class Session:
         ends the session; a no-op when none is live.
         """
         if self.session_live and self.model_loop is not None and not self.model_loop.is_closed():
+            self.session_live = False
             await self._on_model(self._session_boundary(begin=False), timeout=HOOK_WAIT)
 
     async def _session_boundary(self, begin: bool) -> None:
         model = self.model
         assert model is not None
-        self.session_live = begin
         self._update_live()
         if begin:
             async with model._step_lock:
