@@ -81,7 +81,14 @@ def response_type(command: str, func: Callable[..., Any]) -> type | None:
     """
     annotation = getattr(func, "__annotations__", {}).get("return", UNSET)
     if isinstance(annotation, str):
-        annotation = eval(annotation, getattr(func, "__globals__", {}))
+        try:
+            annotation = eval(annotation, getattr(func, "__globals__", {}))
+        except NameError:
+            raise
+        except Exception as exc:
+            raise TypeError(
+                f"command '{command}': cannot read its return annotation {annotation!r} ({exc!r})"
+            ) from None
     if annotation is UNSET or annotation is None or annotation is type(None):
         return None
     if isinstance(annotation, type) and issubclass(annotation, ModelMessage):
