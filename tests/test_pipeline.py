@@ -79,24 +79,6 @@ def test_public_state_fields_become_set_commands_and_a_written_event_wins():
     assert commands.get("set_paused").method_name == "set_paused"
 
 
-def test_state_declarations_that_cannot_work_fail_when_the_class_is_defined():
-    with pytest.raises(TypeError, match=r"Broken._cache: a private field needs a default"):
-
-        class Broken(InputState):
-            _cache: dict
-
-    with pytest.raises(TypeError, match=r"Loud.volume: the default breaks .*11 > le=10"):
-
-        class Loud(InputState):
-            volume: int = InputField(11, le=10)
-
-
-def test_a_required_field_read_before_it_is_set_says_which_command_sets_it():
-    with pytest.raises(AttributeError, match=r"Look\.prompt is required .* set_prompt first"):
-        _ = Look().prompt
-    assert Look(prompt="x").prompt == "x" and Look().brightness == 100
-
-
 async def test_commands_change_the_state_between_yields_and_idle_skips_turns():
     async with running(Gray) as (session, rec):
         await rec.until(lambda: len(rec.frames) >= 2)
