@@ -6,6 +6,8 @@ import time
 
 from server_harness import FakePeer, ServedRuntime, T, offer_body, sample_runtime, wait_for
 
+from reactor_runtime.server.limits import Limits
+
 
 def test_a_session_whose_viewers_all_left_ends_after_the_orphan_timeout(serve_with) -> None:
     served = serve_with(orphan_timeout=0.6)
@@ -37,7 +39,8 @@ def test_a_session_nobody_ever_joins_ends_after_the_orphan_timeout(serve_with) -
 
 
 def test_signalling_requests_keep_a_connecting_session_alive(serve_with) -> None:
-    served = serve_with(orphan_timeout=0.5)
+    # Eight connections that never connect: more than one address may hold by default.
+    served = serve_with(orphan_timeout=0.5, limits=Limits(max_pending_per_ip=8))
     with served.client() as http:
         http.post("/start_session")
         for _ in range(8):

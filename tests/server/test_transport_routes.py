@@ -7,6 +7,7 @@ import pytest
 from server_harness import SAMPLE_MAPPING, FakePeer, T, fake_offer, offer_body, wait_for
 
 from reactor_runtime.server import connections
+from reactor_runtime.server.limits import Limits
 
 TRANSPORT_CALLS = [
     ("GET", "/ice_servers", None),
@@ -108,12 +109,14 @@ def test_flat_put_replaces_the_previous_peer_with_a_fresh_answer(
     assert served.runtime.connection_count == 1
 
 
-def test_connections_get_unique_u32_ids_in_the_recommended_range(started: httpx.Client) -> None:
+def test_connections_get_unique_u32_ids_in_the_recommended_range(serve_with) -> None:
     ids = []
-    for _ in range(8):
-        response = started.post(T + "/connections", json={})
-        assert response.status_code == 201
-        ids.append(response.json()["connection_id"])
+    with serve_with(limits=Limits(max_pending_per_ip=8)).client() as http:
+        http.post("/start_session")
+        for _ in range(8):
+            response = http.post(T + "/connections", json={})
+            assert response.status_code == 201
+            ids.append(response.json()["connection_id"])
     assert all(isinstance(i, int) and 1002 <= i <= 9999 for i in ids)
     assert len(set(ids)) == len(ids)
 

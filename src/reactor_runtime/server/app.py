@@ -20,10 +20,18 @@ from .. import __version__
 from .auth import TokenSet
 from .cors import CorsMiddleware, CorsPolicy
 from .errors import ApiError
+from .limits import LimitExceeded
 from .metrics import health_report, metrics_text, registry_for
 from .pages import fallback_index, schema_document, web_file
 from .replica import SESSION_ID_HEADER, Replica, parse_session_id
-from .requests import check_api_version, json_body, parse_candidates, parse_cid, parse_offer
+from .requests import (
+    check_api_version,
+    client_address,
+    json_body,
+    parse_candidates,
+    parse_cid,
+    parse_offer,
+)
 from .runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -82,13 +90,15 @@ def create_app(
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> JSONResponse:
+        if isinstance(exc, LimitExceeded):
+            runtime.limit_counts.refused[exc.limit] += 1
         return JSONResponse({"detail": exc.detail}, status_code=exc.status, headers=exc.headers)
 
     # session routes (WIRE.md §2.2-2.4) -------------------------------------------------------
 
     @app.post("/start_session", dependencies=versioned)
     async def start_session(request: Request) -> JSONResponse:
-        body = await json_body(request, required=False)
+        body = await json_body(request, required=False, limits=runtime.limits)
         extra_args = body.get("extra_args")
         if extra_args is not None and not isinstance(extra_args, dict):
             raise ApiError(400, "extra_args: expected an object of model arguments")
@@ -100,7 +110,9 @@ def create_app(
         # Always 200 (clients ignore the answer): an unreadable body only loses the reason.
         reason = None
         try:
-            candidate = (await json_body(request, required=False)).get("reason")
+            candidate = (await json_body(request, required=False, limits=runtime.limits)).get(
+                "reason"
+            )
         except ApiError:
             candidate = None
         if isinstance(candidate, str) and candidate.strip():
@@ -121,8 +133,9 @@ def create_app(
 
     async def offer(sid: str, cid: int | None, request: Request) -> None:
         runtime.require_session(sid)
-        sdp, mapping = parse_offer(await json_body(request, required=True), runtime.tracks())
-        runtime.offer(cid, sdp, mapping)
+        body = await json_body(request, required=True, limits=runtime.limits)
+        sdp, mapping = parse_offer(body, runtime.tracks(), runtime.limits)
+        runtime.offer(cid, sdp, mapping, client_address(request))
 
     def answer(cid: int | None) -> Response:
         sdp = runtime.answer(cid)
@@ -135,8 +148,9 @@ def create_app(
 
     async def candidates(sid: str, cid: int | None, request: Request) -> JSONResponse:
         runtime.require_session(sid)
-        found, is_final = parse_candidates(await json_body(request, required=True))
-        await runtime.add_candidates(cid, found, is_final)
+        body = await json_body(request, required=True, limits=runtime.limits)
+        found, is_final = parse_candidates(body, runtime.limits)
+        await runtime.add_candidates(cid, found, is_final, client_address(request))
         return JSONResponse({}, status_code=202)
 
     @app.post(T + "/sdp_params", dependencies=versioned)
@@ -157,8 +171,9 @@ def create_app(
     @app.post(T + "/connections", dependencies=versioned)
     async def new_connection(sid: str, request: Request) -> JSONResponse:
         runtime.require_session(sid)
-        await json_body(request, required=False)
-        return JSONResponse({"connection_id": runtime.new_connection()}, status_code=201)
+        await json_body(request, required=False, limits=runtime.limits)
+        cid = runtime.new_connection(client_address(request))
+        return JSONResponse({"connection_id": cid}, status_code=201)
 
     @app.post(T + "/connections/{cid}/sdp_params", dependencies=versioned)
     @app.put(T + "/connections/{cid}/sdp_params", dependencies=versioned)

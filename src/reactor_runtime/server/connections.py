@@ -4,6 +4,10 @@ A connection outlives its peers: a `PUT` on the same connection replaces the pee
 (a reconnect) while the connection id stays. Each offer starts a new *generation*;
 results of an older generation (a late answer, candidates of an old ICE session)
 are dropped.
+
+A connection keeps one deadline at a time: for its offer, then for its peer to be
+connected. Missing one calls `on_overdue` (the table removes the connection and has
+its peer closed); a connected peer is left alone.
 """
 
 from __future__ import annotations
@@ -15,20 +19,25 @@ import re
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from .limits import LimitExceeded, Limits
+
 log = logging.getLogger(__name__)
 
 ANSWER_DEADLINE = 15.0
 """Seconds an answer may take before the connection reports failure instead of 202."""
-
-MAX_PENDING_CANDIDATES = 256
-"""Candidates kept per connection before an offer arrives; more are dropped (bounded memory)."""
 
 _UFRAG_IN_SDP = re.compile(r"^a=ice-ufrag:(\S+)", re.MULTILINE)
 _UFRAG_IN_CANDIDATE = re.compile(r"\bufrag (\S+)")
 
 
 class Peer(Protocol):
-    """What the runtime needs of a viewer peer (`reactor_runtime.transport.ViewerPeer`)."""
+    """What the runtime needs of a viewer peer (`reactor_runtime.transport.ViewerPeer`).
+
+    Attributes:
+        state: "connected" once ICE and DTLS are (any other value: not yet, or no more).
+    """
+
+    state: str
 
     async def answer(self, offer_sdp: str, track_mapping: list[dict[str, Any]]) -> str:
         """Apply the offer and return the answer SDP (all candidates inline)."""
@@ -66,9 +75,27 @@ class NegotiationFailed(Exception):
 class Connection:
     """A client's signalling slot: flat (`cid` None) or connection-scoped."""
 
-    def __init__(self, cid: int | None) -> None:
-        """Create an empty slot; `offer()` gives it a peer."""
+    def __init__(
+        self,
+        cid: int | None,
+        *,
+        client: str | None = None,
+        limits: Limits | None = None,
+        on_overdue: Callable[[Connection, str], None] | None = None,
+    ) -> None:
+        """Create an empty slot; `offer()` gives it a peer.
+
+        Args:
+            cid: The connection id, None for the flat slot.
+            client: The address of the client that made it.
+            limits: Its candidate budget and deadlines.
+            on_overdue: Called with the slot and "no_offer" or "not_connected" when
+                a deadline passes; without it, no deadline is kept.
+        """
         self.cid = cid
+        self.client = client
+        self.limits = limits or Limits()
+        self.on_overdue = on_overdue
         self.peer: Peer | None = None
         self.viewer_id: str | None = None
         self.generation = 0
@@ -79,6 +106,8 @@ class Connection:
         self._remote_set = False
         self._pending: list[dict[str, Any]] = []
         self._pending_final = False
+        self._posted = 0
+        self._deadline: asyncio.TimerHandle | None = None
         self._lock = asyncio.Lock()
 
     @property
@@ -90,6 +119,34 @@ class Connection:
     def pending(self) -> bool:
         """True while the current offer is being answered."""
         return self.has_offer and self.answer_sdp is None and self.failure is None
+
+    @property
+    def connected(self) -> bool:
+        """True while the current peer is ICE and DTLS connected."""
+        return self.peer is not None and getattr(self.peer, "state", None) == "connected"
+
+    def expect_offer(self) -> None:
+        """Start the `offer_timeout` deadline (the table calls it on a new slot)."""
+        self._arm(self.limits.offer_timeout, "no_offer")
+
+    def cancel_deadline(self) -> None:
+        """Drop the current deadline, if any."""
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+
+    def _arm(self, seconds: float, reason: str) -> None:
+        self.cancel_deadline()
+        if self.on_overdue is not None and seconds > 0:
+            loop = asyncio.get_running_loop()
+            self._deadline = loop.call_later(seconds, self._expire, reason)
+
+    def _expire(self, reason: str) -> None:
+        self._deadline = None
+        # A failed offer is kept only to report why, and no longer holds a slot.
+        if self.connected or self.failure is not None or self.on_overdue is None:
+            return
+        self.on_overdue(self, reason)
 
     def offer(
         self,
@@ -114,8 +171,10 @@ class Connection:
         self._ufrags = offer_ufrags(offer_sdp)
         # Candidates buffered under another ufrag belong to a replaced ICE session.
         self._pending = [c for c in self._pending if self._fits(c)]
+        self._posted = len(self._pending)
         if old is not None:
             self._pending_final = False
+        self._arm(self.limits.connect_timeout, "not_connected")
         self._task = asyncio.create_task(
             self._negotiate(peer, self.generation, offer_sdp, track_mapping, on_failed),
             name=f"answer:{self.cid if self.cid is not None else 'flat'}",
@@ -163,7 +222,21 @@ class Connection:
                 await self._apply(peer, batch, final)
 
     async def add_candidates(self, candidates: list[dict[str, Any]], is_final: bool) -> None:
-        """Apply candidates to the answered peer, or keep them until its offer is answered."""
+        """Apply candidates to the answered peer, or keep them until its offer is answered.
+
+        Raises:
+            LimitExceeded: 400 past `max_candidates_per_connection` since the last offer
+                (none of this batch is kept).
+        """
+        budget = self.limits.max_candidates_per_connection
+        if self._posted + len(candidates) > budget:
+            raise LimitExceeded(
+                400,
+                "max_candidates_per_connection",
+                f"candidates: {self._posted + len(candidates)} on this connection since its "
+                f"offer, more than {budget} (limit max_candidates_per_connection)",
+            )
+        self._posted += len(candidates)
         async with self._lock:
             if self.peer is not None and self._remote_set:
                 fresh = [c for c in candidates if self._fits(c)]
@@ -176,10 +249,8 @@ class Connection:
                 self._keep(candidates, is_final)
 
     def _keep(self, candidates: list[dict[str, Any]], is_final: bool) -> None:
-        room = MAX_PENDING_CANDIDATES - len(self._pending)
-        if len(candidates) > room:
-            log.warning("dropping %d ICE candidates: buffer full", len(candidates) - room)
-        self._pending.extend(candidates[: max(room, 0)])
+        # Bounded: what is kept was posted since the last offer, within the budget.
+        self._pending.extend(candidates)
         self._pending_final = self._pending_final or is_final
 
     def _fits(self, candidate: dict[str, Any]) -> bool:
@@ -196,6 +267,7 @@ class Connection:
 
     async def close(self, reason: str | None) -> None:
         """Stop negotiating and close the peer (telling the viewer `reason` when given)."""
+        self.cancel_deadline()
         if self._task is not None and not self._task.done():
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):

@@ -27,6 +27,8 @@ from .cors import CorsPolicy
 from .exposure import Exposure, ExposureError
 from .exposure import add_arguments as add_access_arguments
 from .ice import IceConfigError, parse_ice_servers
+from .limit_options import add_arguments as add_limit_arguments
+from .limit_options import from_args as limits_from_args
 from .peer_options import add_arguments as add_peer_arguments
 from .peer_options import from_args as peer_options
 from .replica import Replica
@@ -90,6 +92,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="override a config.yml value (YAML value; dotted keys nest); repeatable",
     )
     add_access_arguments(parser)
+    add_limit_arguments(parser)
     add_peer_arguments(parser)
     add_replica_arguments(parser)
 
@@ -281,6 +284,10 @@ def main(args: argparse.Namespace) -> int:
             raise UsageError(str(exc)) from None
         exposure = Exposure.from_args(args)
         try:
+            limits = limits_from_args(args)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+        try:
             peer = peer_options(args)
         except ValueError as exc:
             raise UsageError(str(exc)) from None
@@ -299,6 +306,7 @@ def main(args: argparse.Namespace) -> int:
         ice_servers=ice_servers,
         orphan_timeout=args.orphan_timeout,
         max_connections=args.max_connections,
+        limits=limits,
         video_codec=args.video_codec,
         public_ip=args.public_ip,
         **peer,

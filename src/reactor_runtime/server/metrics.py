@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
-from collections import Counter
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -11,43 +11,18 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from ..events import CommandError
-from ..session import Session
+from .counters import LimitCounter
+from .limits import Limits
+from .table import REAP_REASONS
 
 if TYPE_CHECKING:
     from .runtime import Runtime
 
-
-class CommandCounter:
-    """Counts the commands a session dispatches, and their failures by error code.
-
-    The session keeps no command counters of its own, so the session's `dispatch`
-    is wrapped on the instance: every transport that dispatches through it is
-    counted, whatever its wire protocol.
-    """
-
-    def __init__(self, session: Session) -> None:
-        """Wrap `session.dispatch`."""
-        self.total = 0
-        self.errors: Counter[str] = Counter()
-        original = session.dispatch
-
-        async def dispatch(name: Any, args: Any) -> Any:
-            self.total += 1
-            try:
-                return await original(name, args)
-            except CommandError as exc:
-                self.errors[exc.code] += 1
-                raise
-            except Exception:
-                self.errors["internal_error"] += 1
-                raise
-
-        session.dispatch = dispatch  # type: ignore[method-assign]
-
-    def as_dict(self) -> dict[str, Any]:
-        """`{"total": n, "errors": {code: n}}`."""
-        return {"total": self.total, "errors": dict(self.errors)}
+LIMIT_NAMES = (
+    "max_connections",
+    *(f.name for f in dataclasses.fields(Limits) if f.name.startswith("max_")),
+)
+"""The limits whose refusals are counted, listed at zero before the first one."""
 
 
 class RuntimeCollector(Collector):
@@ -107,12 +82,31 @@ class RuntimeCollector(Collector):
         for code, count in sorted(runtime.commands.errors.items()):
             errors.add_metric([code], count)
         yield errors
+        yield from limit_metrics(runtime.limit_counts)
         channels = getattr(runtime, "channel_counters", None)
         if channels is not None:
             yield from datachannel_metrics(channels)
         hub_stats = getattr(runtime.hub, "stats", None)
         if callable(hub_stats):
             yield from media_metrics(hub_stats())
+
+
+def limit_metrics(counts: LimitCounter) -> Iterator[Metric]:
+    """Requests refused by each limit and connections reaped by each reason (zeros too)."""
+    refused = CounterMetricFamily(
+        "reactor_requests_refused", "Requests refused by a limit, by its name.", labels=["limit"]
+    )
+    for limit in sorted({*LIMIT_NAMES, *counts.refused}):
+        refused.add_metric([limit], counts.refused[limit])
+    yield refused
+    reaped = CounterMetricFamily(
+        "reactor_connections_reaped",
+        "Connections closed for lack of an offer or of connectivity in time, by reason.",
+        labels=["reason"],
+    )
+    for reason in sorted({*REAP_REASONS, *counts.reaped}):
+        reaped.add_metric([reason], counts.reaped[reason])
+    yield reaped
 
 
 DATACHANNEL_REFUSALS = ("too_large", "rate_limited", "byte_rate_limited", "request_id_too_long")
@@ -234,6 +228,7 @@ def health_report(runtime: Runtime) -> dict[str, Any]:
         "sessions_started": runtime.sessions_started,
         "commands": runtime.commands.as_dict(),
         "datachannels": getattr(runtime.channel_counters, "as_dict", dict)(),
+        "limits": runtime.limit_counts.as_dict(),
         "stats": runtime.session.stats(),
         "media": media,
     }

@@ -19,6 +19,9 @@ if TYPE_CHECKING:
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 """The browser page's files (`index.html` and what it loads), when installed."""
 
+MAX_PAGE_PATH = 1024
+"""Longest path looked up among the page's files; theirs are a few dozen characters."""
+
 ROUTES = (
     ("GET", "/", "this page"),
     ("GET", "/health", "state, viewers, uptime, counters (JSON)"),
@@ -44,11 +47,21 @@ ROUTES = (
 
 
 def web_file(relative: str) -> Path | None:
-    """A file of the installed page, or None (never a path outside `WEB_DIR`)."""
-    if not WEB_DIR.is_dir():
+    """A file of the installed page, or None; never raises, whatever `relative` holds.
+
+    None for anything outside `WEB_DIR` (`..`, absolute paths, symlinks leading out)
+    and for names the file system refuses (too long, a NUL byte, undecodable).
+    """
+    relative = relative or "index.html"
+    if len(relative) > MAX_PAGE_PATH or "\x00" in relative:
         return None
-    candidate = (WEB_DIR / (relative or "index.html")).resolve()
-    if not candidate.is_relative_to(WEB_DIR) or not candidate.is_file():
+    try:
+        root = WEB_DIR.resolve()
+        candidate = (root / relative).resolve()
+        if not candidate.is_relative_to(root) or not candidate.is_file():
+            return None
+    except (OSError, ValueError, RuntimeError):
+        # RuntimeError: a symlink loop, on Pythons that raise it from resolve().
         return None
     return candidate
 

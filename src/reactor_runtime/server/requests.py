@@ -2,7 +2,8 @@
 
 Bodies are parsed by hand rather than by FastAPI models so that a malformed body
 gets a 400 `{"detail": "<field>: <problem>"}` (what WIRE.md asks for) instead of
-a 422 list, and so that unknown keys are ignored.
+a 422 list, and so that unknown keys are ignored. A body is bounded before it is
+parsed: its declared and its actual size, then its nesting (`Limits`).
 """
 
 from __future__ import annotations
@@ -11,19 +12,25 @@ import json
 import re
 from typing import Any
 
+import numpy as np
 from fastapi import Request
 
 from .errors import ApiError
+from .limits import LimitExceeded, Limits
+from .sdp_checks import check_offer_sdp
 
 API_VERSION = 1
 """The `Reactor-API-Version` this server speaks."""
 
-MAX_BODY = 1 << 20
-"""Largest request body accepted (an SDP offer is a few KiB)."""
+DEFAULT_LIMITS = Limits()
 
 _MID_IN_SDP = re.compile(r"^a=mid:(\S+)", re.MULTILINE)
 _KINDS = ("video", "audio")
 _DIRECTIONS = ("recvonly", "sendonly")
+# One JSON string, or an unterminated one up to the end: every match attempt
+# succeeds, so removing strings stays linear in the body's size.
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*(?:"|\\?\Z)', re.DOTALL)
+_NOT_BRACKET = bytes(b for b in range(256) if b not in b"[]{}")
 
 
 def check_api_version(value: str | None) -> None:
@@ -48,22 +55,40 @@ def check_api_version(value: str | None) -> None:
         raise ApiError(501, f"client API version {value} is newer than this server's {API_VERSION}")
 
 
-async def json_body(request: Request, *, required: bool) -> dict[str, Any]:
+async def json_body(
+    request: Request, *, required: bool, limits: Limits | None = None
+) -> dict[str, Any]:
     """The request's JSON object; an absent or `null` body is `{}` unless `required`.
 
+    `limits` bound its size and nesting (default: `Limits()`).
+
     Raises:
+        LimitExceeded: 413 past `max_body_bytes`, 400 past `max_json_depth`.
         ApiError: 400 for invalid JSON, a non-object, or a missing required body.
     """
-    raw = await request.body()
-    if len(raw) > MAX_BODY:
-        raise ApiError(413, f"request body too large ({len(raw)} bytes; at most {MAX_BODY})")
+    limits = limits or DEFAULT_LIMITS
+    raw = await read_body(request, limits.max_body_bytes)
     if not raw.strip():
         if required:
             raise ApiError(400, "request body: expected a JSON object, got an empty body")
         return {}
     try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ApiError(400, f"request body: expected UTF-8 JSON, got {exc.reason}") from None
+    # Fewer brackets than the limit cannot nest deeper than it: no scan needed.
+    opening = raw.count(b"[") + raw.count(b"{")
+    depth = json_depth(raw) if opening > limits.max_json_depth else 0
+    if depth > limits.max_json_depth:
+        raise LimitExceeded(
+            400,
+            "max_json_depth",
+            f"request body: JSON nested {depth} levels deep, more than "
+            f"{limits.max_json_depth} (limit max_json_depth)",
+        )
+    try:
+        body = json.loads(text)
+    except ValueError as exc:
         raise ApiError(400, f"request body is not valid JSON: {exc}") from None
     if body is None and not required:
         return {}
@@ -72,15 +97,59 @@ async def json_body(request: Request, *, required: bool) -> dict[str, Any]:
     return body
 
 
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, refused by its `Content-Length` or as soon as it outgrows `limit`.
+
+    Raises:
+        LimitExceeded: 413 past `limit` (`max_body_bytes`).
+        ApiError: 400 for a `Content-Length` that is not a byte count.
+    """
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.strip().isdigit():
+            raise ApiError(400, f"Content-Length: expected a byte count, got {declared[:40]!r}")
+        if int(declared) > limit:
+            raise _too_large(f"{int(declared)} bytes declared", limit)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _too_large(f"more than {limit} bytes sent", limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _too_large(what: str, limit: int) -> LimitExceeded:
+    return LimitExceeded(
+        413, "max_body_bytes", f"request body: {what}, at most {limit} (limit max_body_bytes)"
+    )
+
+
+def json_depth(raw: bytes) -> int:
+    """How deep arrays and objects nest in the JSON text `raw`, counted without parsing it.
+
+    Brackets inside strings (escapes included) do not count. For text that is not
+    valid JSON the figure is an estimate; the parser refuses such text anyway.
+    """
+    brackets = _JSON_STRING.sub(b"", raw).translate(None, _NOT_BRACKET)
+    if not brackets:
+        return 0
+    codes = np.frombuffer(brackets, dtype=np.uint8)
+    steps = np.where((codes == ord("[")) | (codes == ord("{")), 1, -1)
+    return int(np.cumsum(steps).max())
+
+
 def parse_offer(
-    body: dict[str, Any], tracks: list[dict[str, str]]
+    body: dict[str, Any], tracks: list[dict[str, str]], limits: Limits
 ) -> tuple[str, list[dict[str, Any]]]:
-    """Check an offer body (WIRE.md §2.9) against the session's tracks.
+    """Check an offer body (WIRE.md §2.9) against the session's tracks and `limits`.
 
     Returns:
         The SDP and the normalised track mapping (`mid`, `name`, `kind`, `direction`).
 
     Raises:
+        LimitExceeded: the SDP is too large or has too many m-lines or candidates.
         ApiError: 400 naming the first offending field.
     """
     sdp = body.get("sdp_offer")
@@ -90,10 +159,7 @@ def parse_offer(
         raise ApiError(
             400, "sdp_offer: not an SDP offer (expected 'v=0' and at least one 'm=' line)"
         )
-    # aiortc accepts offers lacking these and only fails later, in the background.
-    for attribute, what in (("a=fingerprint:", "DTLS fingerprint"), ("a=ice-ufrag:", "ICE ufrag")):
-        if attribute not in sdp:
-            raise ApiError(400, f"sdp_offer: no '{attribute}' line ({what}); WebRTC requires one")
+    check_offer_sdp(sdp, limits)
     mapping = body.get("track_mapping")
     if not isinstance(mapping, list):
         raise ApiError(400, f"track_mapping: expected an array of tracks, got {_type(mapping)}")
@@ -134,13 +200,14 @@ def parse_offer(
     return sdp, result
 
 
-def parse_candidates(body: dict[str, Any]) -> tuple[list[dict[str, Any]], bool]:
+def parse_candidates(body: dict[str, Any], limits: Limits) -> tuple[list[dict[str, Any]], bool]:
     """Check an ICE body (WIRE.md §2.7).
 
     Returns:
         The candidates (`candidate`, optional `sdp_mid`, `sdp_mline_index`) and `is_final`.
 
     Raises:
+        LimitExceeded: 400 past `max_candidates_per_request`.
         ApiError: 400 naming the first offending field.
     """
     raw = body.get("candidates", [])
@@ -148,6 +215,13 @@ def parse_candidates(body: dict[str, Any]) -> tuple[list[dict[str, Any]], bool]:
         raw = []
     if not isinstance(raw, list):
         raise ApiError(400, f"candidates: expected an array, got {_type(raw)}")
+    if len(raw) > limits.max_candidates_per_request:
+        raise LimitExceeded(
+            400,
+            "max_candidates_per_request",
+            f"candidates: {len(raw)} in one request, more than "
+            f"{limits.max_candidates_per_request} (limit max_candidates_per_request)",
+        )
     is_final = body.get("is_final", False)
     if not isinstance(is_final, bool):
         raise ApiError(400, f"is_final: expected a boolean, got {_type(is_final)}")
@@ -168,6 +242,11 @@ def parse_candidates(body: dict[str, Any]) -> tuple[list[dict[str, Any]], bool]:
             continue  # an empty candidate is the browser's end-of-candidates marker
         candidates.append({"candidate": line, "sdp_mid": mid, "sdp_mline_index": index})
     return candidates, is_final
+
+
+def client_address(request: Request) -> str | None:
+    """The client's address as the server saw it (no proxy header is trusted)."""
+    return request.client.host if request.client is not None else None
 
 
 def parse_cid(raw: str) -> int:

@@ -17,6 +17,10 @@ viewer yet), `STREAMING` (a viewer is connected), `ORPHANED` (every viewer left)
 `CLOSING` (ending). A session with no connected viewer for `orphan_timeout`
 seconds (counted from its start or the last viewer, and from the last signalling
 request, so a client mid-negotiation is not cut off) ends by itself.
+
+Connections are held to `Limits`: one that gets no offer, or whose peer does not
+connect, in time is reaped (see `table`); refusals and reaps are counted in
+`limit_counts`.
 """
 
 from __future__ import annotations
@@ -33,10 +37,11 @@ from typing import TYPE_CHECKING, Any
 from .. import __version__
 from ..protocol import version_for_route
 from ..session import Session
-from .connections import Peer, close_peer
+from .connections import Connection, Peer, close_peer
+from .counters import CommandCounter, LimitCounter
 from .errors import ApiError
 from .ice import with_public_ip
-from .metrics import CommandCounter
+from .limits import Limits
 from .table import ConnectionTable
 
 if TYPE_CHECKING:
@@ -90,6 +95,7 @@ class Runtime:
         video_codec: str = "vp8",
         orphan_timeout: float = 60.0,
         max_connections: int = 8,
+        limits: Limits | None = None,
         peer_factory: PeerFactory | None = None,
         hub_factory: HubFactory | None = None,
         public_ip: str | None = None,
@@ -106,6 +112,7 @@ class Runtime:
             video_codec: the hub's preferred video codec, "vp8" or "h264".
             orphan_timeout: seconds without a viewer before a session ends; <= 0 never.
             max_connections: concurrent peers per session before 503.
+            limits: request and connection bounds (defaults: `Limits()`).
             peer_factory: builds viewer peers (default `transport.ViewerPeer`).
             hub_factory: builds the media hub (default `transport.MediaHub`).
             public_ip: the address host candidates in answers carry (NAT 1:1), if any.
@@ -132,13 +139,15 @@ class Runtime:
         self.load_error: str | None = None
         self._load_task: asyncio.Task[None] | None = None
         self.commands = CommandCounter(session)
+        self.limits = limits or Limits()
+        self.limit_counts = LimitCounter()
         self.sessions_started = 0
         self.extra_args: dict[str, Any] = {}
         self._active = False
         self._epoch = 0
         self._had_viewer = False
         self._last_activity = 0.0
-        self.table = ConnectionTable(max_connections)
+        self.table = ConnectionTable(max_connections, self.limits, on_reap=self._reaped)
         self._viewer_ids: set[str] = set()
         self._viewer_seq = itertools.count(1)
         self._lock: asyncio.Lock | None = None
@@ -364,21 +373,28 @@ class Runtime:
         """Live connections (flat and scoped) of the running session."""
         return self.table.live
 
-    def new_connection(self) -> int:
-        """Mint a connection id (random in 1002-9999, unique in the session).
+    def new_connection(self, client: str | None = None) -> int:
+        """Mint a connection id (random in 1002-9999, unique in the session) for `client`.
 
         Raises:
-            ApiError: 503 when the connection limit or the id space is exhausted.
+            ApiError: 503 when the connection limit, `client`'s pending connections
+                or the id space are exhausted.
         """
-        return self.table.mint()
+        return self.table.mint(client)
 
-    def offer(self, cid: int | None, offer_sdp: str, track_mapping: list[dict[str, Any]]) -> None:
+    def offer(
+        self,
+        cid: int | None,
+        offer_sdp: str,
+        track_mapping: list[dict[str, Any]],
+        client: str | None = None,
+    ) -> None:
         """Start answering an offer in the background; a previous peer there is replaced.
 
         Raises:
-            ApiError: 503 when full.
+            ApiError: 503 when full (for `client`, when adopting a new connection).
         """
-        conn = self.table.get(cid, adopt=True)
+        conn = self.table.get(cid, adopt=True, client=client)
         assert self._peer_factory is not None
         viewer_id = f"s{self._epoch}-{cid if cid is not None else 'flat'}-{next(self._viewer_seq)}"
         holder: list[Peer] = []
@@ -399,6 +415,15 @@ class Runtime:
     def _negotiation_failed(self, peer: Peer) -> None:
         self._spawn(close_peer(peer, None))
 
+    def _reaped(self, conn: Connection, reason: str) -> None:
+        self.limit_counts.reaped[reason] += 1
+        if reason == "no_offer":
+            why = f"no offer within {self.limits.offer_timeout:g} s"
+        else:
+            why = f"not connected within {self.limits.connect_timeout:g} s of the offer"
+        log.info("connection %s of %s reaped: %s", conn.cid or "flat", conn.client, why)
+        self._spawn(conn.close(why))
+
     def answer(self, cid: int | None) -> str | None:
         """The answer SDP of a connection, or None while it is being negotiated.
 
@@ -416,10 +441,20 @@ class Runtime:
         return conn.answer_sdp
 
     async def add_candidates(
-        self, cid: int | None, candidates: list[dict[str, Any]], is_final: bool
+        self,
+        cid: int | None,
+        candidates: list[dict[str, Any]],
+        is_final: bool,
+        client: str | None = None,
     ) -> None:
-        """Apply (or buffer until the offer) a batch of client ICE candidates."""
-        await self.table.get(cid, adopt=True).add_candidates(candidates, is_final)
+        """Apply (or buffer until the offer) a batch of client ICE candidates.
+
+        Raises:
+            ApiError: 503 when adopting a new connection past a limit; 400 past
+                `max_candidates_per_connection`.
+        """
+        conn = self.table.get(cid, adopt=True, client=client)
+        await conn.add_candidates(candidates, is_final)
 
     def _spawn(self, coro: Any) -> None:
         # The loop keeps only weak references to tasks; hold fire-and-forget ones here.
