@@ -74,7 +74,7 @@ class Fleet:
             initialize_head=True,
             head_node_args={"num_cpus": 2, "num_gpus": NODE_GPUS[0], "include_dashboard": False},
         )
-        self.cluster.add_node(num_cpus=1, num_gpus=NODE_GPUS[1])
+        self.worker = self.cluster.add_node(num_cpus=1, num_gpus=NODE_GPUS[1])
         ray.init(address=self.cluster.address, namespace=launch.NAMESPACE, log_to_driver=False)
         self.limits = {
             "poll_budget": poll_budget,

@@ -41,11 +41,11 @@ def assert_injective_and_true(fleet) -> dict[str, str]:
     return bound
 
 
-def end_everything(fleet) -> None:
+def end_everything(fleet, replicas: int = REPLICAS) -> None:
     with fleet.client() as http:
         for session in fleet.snapshot()["sessions"]:
             http.delete(f"/sessions/{session['session_id']}")
-    fleet.wait_idle(REPLICAS)
+    fleet.wait_idle(replicas)
 
 
 async def burst(fleet, count: int) -> list[dict]:
@@ -180,10 +180,37 @@ def test_a_killed_controller_is_back_within_2_s_without_double_booking(fleet) ->
     end_everything(fleet)
 
 
-def test_a_drained_replica_gets_no_new_session_and_ends_its_own_at_the_timeout(fleet) -> None:
+def test_a_removed_node_closes_its_sessions_and_gets_no_allocation(fleet) -> None:
     with fleet.client() as http:
         sids = [http.post("/sessions", json={}).json()["session_id"] for _ in range(REPLICAS)]
         wait_for(lambda: len(bindings(fleet)) == REPLICAS)
+        worker = fleet.worker.node_id
+        (lost,) = [r["name"] for r in fleet.snapshot()["replicas"] if r["node"] == worker]
+        started = fleet.snapshot()["controller_started_at"]
+        lost_sid = next(sid for sid, name in bindings(fleet).items() if name == lost)
+        removed_at = time.monotonic()
+        fleet.cluster.remove_node(fleet.worker)
+        wait_for(lambda: http.get(f"/sessions/{lost_sid}").json()["state"] == "CLOSED", timeout=10)
+        assert time.monotonic() - removed_at < 6  # REPORT_TIMEOUT after the last report
+        assert fleet.snapshot()["controller_started_at"] == started  # it lives on the head
+        others = [sid for sid in sids if sid != lost_sid]
+        assert {http.get(f"/sessions/{sid}").json()["state"] for sid in others} == {"ACTIVE"}
+        for sid in others:
+            http.delete(f"/sessions/{sid}")
+        later = [http.post("/sessions", json={}).json()["session_id"] for _ in range(REPLICAS)]
+        wait_for(lambda: len(bindings(fleet)) == REPLICAS - 1)
+        assert lost not in bindings(fleet).values()
+        assert fleet.snapshot()["queue"] == later[REPLICAS - 1 :]
+        assert_injective_and_true(fleet)
+    end_everything(fleet, REPLICAS - 1)
+
+
+def test_a_drained_replica_gets_no_new_session_and_ends_its_own_at_the_timeout(fleet) -> None:
+    live = sum(1 for r in fleet.snapshot()["replicas"] if r["state"] == "idle")
+    assert live >= 2
+    with fleet.client() as http:
+        sids = [http.post("/sessions", json={}).json()["session_id"] for _ in range(live)]
+        wait_for(lambda: len(bindings(fleet)) == live)
         name = bindings(fleet)[sids[0]]
         supervisor = ray.get_actor(name, namespace="reactor-fleet")
         assert ray.get(supervisor.drain.remote(1.0))
@@ -191,7 +218,7 @@ def test_a_drained_replica_gets_no_new_session_and_ends_its_own_at_the_timeout(f
             lambda: (s := http.get(f"/sessions/{sids[0]}").json())["state"] == "CLOSED" and s,
             timeout=6,
         )
-        assert drained["reason"]
+        assert "drained" in drained["reason"]
         http.delete(f"/sessions/{sids[1]}")
         later = http.post("/sessions", json={}).json()["session_id"]
         wait_for(lambda: bindings(fleet).get(later) is not None)

@@ -68,7 +68,7 @@ def test_a_dead_replica_closes_its_session_and_takes_no_allocation() -> None:
     tables.reserve()
     tables.started("s0", {})
     assert tables.report("r0", "http://r0", None) == ["s0"]
-    assert tables.sessions["s0"].reason == "its replica process stopped"
+    assert tables.sessions["s0"].reason == "its replica stopped"
     tables.create("s1", time.time())
     assert tables.reserve() is None
 
@@ -95,6 +95,18 @@ def test_a_409_requeues_the_session_first_and_counts_it() -> None:
     assert tables.queue == ["s0", "s1"]
     assert tables.counts["double_bookings_refused"] == 1
     assert tables.reserve() is None
+
+
+def test_a_session_past_the_maximum_duration_is_closed_for_its_replica_to_stop() -> None:
+    tables = tables_with(1, max_session=30)
+    tables.create("s0", time.time())
+    tables.reserve()
+    tables.started("s0", {})
+    assert tables.expire_active(now=time.monotonic() + 10) == []
+    assert tables.expire_active(now=time.monotonic() + 31) == [("s0", "r0")]
+    assert "30 s limit" in tables.sessions["s0"].reason
+    tables.freed("r0")
+    assert tables.replicas["r0"].state == "idle"
 
 
 def test_session_ids_and_tokens_are_signed_and_checked() -> None:

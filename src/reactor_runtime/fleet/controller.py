@@ -183,6 +183,9 @@ class Controller:
             await asyncio.sleep(TICK)
             try:
                 ended = self.tables.check_silent() + self.tables.expire_pending()
+                for sid, name in self.tables.expire_active():
+                    ended.append(sid)
+                    self._spawn(self._stop_on(name, sid, "the session reached its time limit"))
                 for sid in self.tables.stale_reservations():
                     self.tables.not_started(sid, "loading", refused_as_busy=False)
                     ended.append(sid)

@@ -19,6 +19,8 @@ NAMESPACE = "reactor-fleet"
 """Ray namespace of every fleet actor."""
 CONTROLLER_NAME = "controller"
 """Name of the controller actor in `NAMESPACE` (one per Ray cluster)."""
+HEAD_RESOURCE = "node:__internal_head__"
+"""The resource only Ray's head node has: where the controller is placed."""
 REPLICA_PREFIX = "replica-"
 """Replica supervisors are named `replica-0`, `replica-1`, ... in `NAMESPACE`."""
 
@@ -41,7 +43,9 @@ def controller(**limits: Any) -> Any:
     """The fleet's controller: the running one, or a new detached one with `limits`.
 
     Ray restarts it whenever its process dies (`max_restarts=-1`) and retries the
-    calls that were in flight (`max_task_retries=-1`).
+    calls that were in flight (`max_task_retries=-1`). It lives on the head node,
+    which the cluster cannot lose anyway: a worker node leaving takes only its
+    replicas with it.
     """
     ray = ray_module()
     actor = ray.remote(Controller)
@@ -53,6 +57,7 @@ def controller(**limits: Any) -> Any:
         max_restarts=-1,
         max_task_retries=-1,
         num_cpus=0,
+        resources={HEAD_RESOURCE: 0.001},
     ).remote(**limits)
 
 

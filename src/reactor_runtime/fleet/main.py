@@ -73,6 +73,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"seconds clients keep polling; longer expected waits are refused ({POLL_BUDGET:g})",
     )
     parser.add_argument(
+        "--max-session",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="end any session after this long (default: no limit)",
+    )
+    parser.add_argument(
         "--hold", type=float, default=HOLD, help=f"seconds a pending poll is held ({HOLD:g})"
     )
 
@@ -106,7 +113,9 @@ def main(args: argparse.Namespace) -> int:
     if gpus is None:
         gpus = 1.0 if total_gpus else 0.0
     replicas = args.replicas or (int(total_gpus // gpus) if gpus else 1) or 1
-    controller = launch.controller(poll_budget=args.poll_budget, max_queue=args.max_queue)
+    controller = launch.controller(
+        poll_budget=args.poll_budget, max_queue=args.max_queue, max_session=args.max_session
+    )
     command = launch.replica_command(
         args.dir,
         "--orphan-timeout",

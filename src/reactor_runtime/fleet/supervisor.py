@@ -73,6 +73,7 @@ class Supervisor:
         self.controller = controller
         self.health_interval = health_interval
         self.url = ""
+        self.node = ""
         self.pid: int | None = None
         self.restarts = -1
         self.draining = False
@@ -82,9 +83,10 @@ class Supervisor:
 
     async def start(self) -> str:
         """Begin supervising (once); returns the replica's name."""
-        if not self.host:
-            import ray
+        import ray
 
+        self.node = ray.get_runtime_context().get_node_id()
+        if not self.host:
             self.host = ray.util.get_node_ip_address()
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._supervise())
@@ -178,7 +180,7 @@ class Supervisor:
             pass
 
     async def _report(self, health: dict[str, Any] | None, fetched_at: float) -> None:
-        info = {"pid": self.pid, "restarts": max(self.restarts, 0), "node": self.host}
+        info = {"pid": self.pid, "restarts": max(self.restarts, 0), "node": self.node}
         try:
             await self.controller.report.remote(self.name, self.url, health, fetched_at, info)
         except Exception as exc:

@@ -84,11 +84,16 @@ class Tables:
         poll_budget: float = POLL_BUDGET,
         expected_session: float = EXPECTED_SESSION,
         max_queue: int = MAX_QUEUE,
+        max_session: float | None = None,
     ) -> None:
-        """Empty tables; the limits are the module's constants unless given."""
+        """Empty tables; the limits are the module's constants unless given.
+
+        `max_session` (seconds, None for no limit) ends sessions that run longer.
+        """
         self.poll_budget = poll_budget
         self.expected_session = expected_session
         self.max_queue = max_queue
+        self.max_session = max_session
         self.replicas: dict[str, Replica] = {}
         self.sessions: dict[str, Session] = {}
         self.queue: list[str] = []
@@ -178,6 +183,24 @@ class Tables:
             self.counts["sessions_expired"] += 1
         return late
 
+    def expire_active(self, now: float | None = None) -> list[tuple[str, str]]:
+        """Close sessions bound longer than `max_session`; returns (session, replica) pairs.
+
+        The caller stops each on its replica, then frees the replica.
+        """
+        if self.max_session is None:
+            return []
+        now = time.monotonic() if now is None else now
+        late = [
+            (s.sid, str(s.replica))
+            for s in self.sessions.values()
+            if s.state == "ACTIVE" and s.replica and now - s.bound_at > self.max_session
+        ]
+        for sid, _ in late:
+            self._close(self.sessions[sid], f"the session reached its {self.max_session:g} s limit")
+            self.counts["sessions_timed_out"] += 1
+        return late
+
     # allocation ---------------------------------------------------------------------------
 
     def reserve(self) -> tuple[Session, Replica] | None:
@@ -253,7 +276,8 @@ class Tables:
         for key, value in info.items():
             setattr(replica, key, value)
         if health is None:
-            return self._lost(replica, "its replica process stopped")
+            drained = replica.state == "draining"
+            return self._lost(replica, f"its replica {'was drained' if drained else 'stopped'}")
         running = health.get("session_id") if health.get("sessions") else None
         if health.get("draining"):
             new_state = "draining"
@@ -265,9 +289,15 @@ class Tables:
         bound = replica.session
         held = self.sessions.get(bound) if bound is not None else None
         fresh = held is None or fetched_at is None or fetched_at > held.bound_wall
-        if held is not None and replica.state == "busy" and running != bound and fresh:
+        if (
+            held is not None
+            and replica.state in ("busy", "draining")
+            and running != bound
+            and fresh
+        ):
             ended.append(held.sid)
-            self._close(held, "the session ended on its replica")
+            drained = " (drained)" if replica.state == "draining" else ""
+            self._close(held, f"the session ended on its replica{drained}")
             replica.session = None
         if replica.state == "reserved" or not fresh:
             return ended  # the start in flight decides; this report may predate it
