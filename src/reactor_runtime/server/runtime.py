@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 import itertools
 import logging
 import time
@@ -40,6 +39,7 @@ from ..session import Session
 from .connections import Connection, Peer, close_peer
 from .counters import CommandCounter, LimitCounter
 from .errors import ApiError
+from .factories import HubFactory, PeerFactory, default_transport
 from .ice import with_public_ip
 from .limits import Limits
 from .table import ConnectionTable
@@ -51,35 +51,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 NIL_SESSION_ID = "00000000-0000-0000-0000-000000000000"
-
-PeerFactory = Callable[..., Peer]
-HubFactory = Callable[[Session], Any]
-
-
-def _transport(video_codec: str, peer_options: dict[str, Any]) -> tuple[PeerFactory, HubFactory]:
-    from aiortc import RTCIceServer
-
-    from ..transport import MediaHub, ViewerPeer
-
-    accepted = inspect.signature(MediaHub).parameters
-
-    def hub(session: Session) -> Any:
-        options = {"video_codec": video_codec, "fps": float(session.model_class.fps)}
-        return MediaHub(session, **{k: v for k, v in options.items() if k in accepted})
-
-    def peer(*args: Any, ice_servers: list[dict[str, Any]], **kwargs: Any) -> Peer:
-        # Clients get WIRE.md §2.5 dicts; aiortc wants its own objects.
-        servers = [
-            RTCIceServer(
-                urls=entry["uris"],
-                username=entry.get("credentials", {}).get("username"),
-                credential=entry.get("credentials", {}).get("password"),
-            )
-            for entry in ice_servers
-        ]
-        return ViewerPeer(*args, ice_servers=servers, **peer_options, **kwargs)
-
-    return peer, hub
 
 
 class Runtime:
@@ -167,7 +138,9 @@ class Runtime:
     async def _load(self) -> None:
         try:
             if self._peer_factory is None or self._hub_factory is None:
-                peer_factory, hub_factory = _transport(self.video_codec, self._peer_options())
+                peer_factory, hub_factory = default_transport(
+                    self.video_codec, self._peer_options()
+                )
                 self._peer_factory = self._peer_factory or peer_factory
                 self._hub_factory = self._hub_factory or hub_factory
             await self.session.start()
