@@ -1,4 +1,4 @@
-"""The `reactor` command: `run` serves a model, `render` renders it, `fleet` serves many."""
+"""The `reactor` command: `run`, `render`, `fleet`, `schema` (a model's contract)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ COMMANDS = {
     "run": ("reactor_runtime.server.main", "serve a model over WebRTC with a browser page"),
     "render": ("reactor_runtime.render", "run a model offline and write its A/V to an MP4"),
     "fleet": ("reactor_runtime.fleet.main", "serve replicas of a model on Ray behind one gateway"),
+    "schema": ("reactor_runtime.schema", "print a model's OpenAPI document without serving it"),
 }
 
 
