@@ -1,4 +1,4 @@
-"""The `reactor` command: `run`, `render`, `fleet`, `schema` (a model's contract)."""
+"""The `reactor` command: `run`, `render`, `fleet`, `schema` (a model's contract), `init`."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ COMMANDS = {
     "render": ("reactor_runtime.render", "run a model offline and write its A/V to an MP4"),
     "fleet": ("reactor_runtime.fleet.main", "serve replicas of a model on Ray behind one gateway"),
     "schema": ("reactor_runtime.schema", "print a model's OpenAPI document without serving it"),
+    "init": ("reactor_runtime.scaffold", "write a runnable model project to start from"),
 }
 
 

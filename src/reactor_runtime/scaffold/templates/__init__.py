@@ -1,0 +1,1 @@
+"""The files `reactor init` copies: real, runnable modules whose `StarterModel` is renamed."""
