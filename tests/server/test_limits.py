@@ -52,6 +52,12 @@ def test_deep_json_is_refused_with_400_naming_the_limit(started: httpx.Client, r
     assert started.get("/session").json()["state"] == "WAITING"
 
 
+def test_deep_json_on_stop_session_still_stops_and_is_counted(started: httpx.Client) -> None:
+    assert started.post("/stop_session", content=DEEP, headers=JSON).status_code == 200
+    assert started.get("/session").json()["state"] == "READY"
+    assert refused(started, "max_json_depth") == 1
+
+
 def test_brackets_inside_strings_do_not_count_as_nesting(started: httpx.Client) -> None:
     tricky = '[[[[\\"{{{{' * 100
     body = {"extra_args": {"note": tricky, "list": [[[["four"]]]]}}

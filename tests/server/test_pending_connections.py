@@ -7,10 +7,12 @@ import re
 import time
 
 import httpx
+import pytest
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from server_harness import FakePeer, ServedRuntime, T, offer_body, sample_runtime, wait_for
 
 from reactor_runtime.server.limits import Limits
+from reactor_runtime.server.table import client_key
 
 
 class StallingPeer(FakePeer):
@@ -58,6 +60,20 @@ def test_fifty_connections_from_one_address_leave_room_for_another(serve_with) -
         more = [viewer.post(T + "/connections") for _ in range(4)]
         assert [r.status_code for r in more] == [201, 201, 201, 503]
         assert "limit max_connections)" in more[-1].json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("address", "key"),
+    [
+        ("10.0.0.7", "10.0.0.7"),
+        ("::ffff:10.0.0.7", "10.0.0.7"),
+        ("2001:db8:1:2:aaaa::1", "2001:db8:1:2::/64"),
+        ("2001:db8:1:2:bbbb::9", "2001:db8:1:2::/64"),
+        (None, "unknown"),
+    ],
+)
+def test_client_addresses_are_counted_by_host_or_by_ipv6_network(address, key) -> None:
+    assert client_key(address) == key
 
 
 def test_a_connection_without_an_offer_is_reaped_and_its_slot_freed(serve_with) -> None:

@@ -113,7 +113,9 @@ def create_app(
             candidate = (await json_body(request, required=False, limits=runtime.limits)).get(
                 "reason"
             )
-        except ApiError:
+        except ApiError as exc:
+            if isinstance(exc, LimitExceeded):
+                runtime.limit_counts.refused[exc.limit] += 1
             candidate = None
         if isinstance(candidate, str) and candidate.strip():
             reason = candidate.strip()[:64]

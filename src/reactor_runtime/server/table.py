@@ -10,6 +10,7 @@ closed by the `on_reap` callback).
 
 from __future__ import annotations
 
+import ipaddress
 import random
 from collections.abc import Callable
 
@@ -29,6 +30,9 @@ FULL_RETRY_AFTER = 10
 
 UNKNOWN_CLIENT = "unknown"
 """The address of clients the server cannot name (a Unix socket): they share one cap."""
+
+IPV6_PREFIX = 64
+"""IPv6 clients are counted by network: one host is routinely given a whole /64."""
 
 Reaper = Callable[[Connection, str], None]
 
@@ -63,7 +67,7 @@ class ConnectionTable:
         return sum(1 for c in self.all() if c.failure is None)
 
     def pending_for(self, client: str) -> int:
-        """Live connections of `client` (an address) whose peer is not connected yet."""
+        """Live connections counted under `client` (a `client_key`), not connected yet."""
         return sum(
             1 for c in self.all() if c.client == client and c.failure is None and not c.connected
         )
@@ -163,7 +167,7 @@ class ConnectionTable:
                 f"connection limit reached ({self.limit} peers; limit max_connections)",
                 {"Retry-After": str(FULL_RETRY_AFTER)},
             )
-        key = client or UNKNOWN_CLIENT
+        key = client_key(client)
         cap = self.limits.max_pending_per_ip
         if self.pending_for(key) >= cap:
             raise LimitExceeded(
@@ -174,3 +178,22 @@ class ConnectionTable:
                 {"Retry-After": str(PENDING_RETRY_AFTER)},
             )
         return key
+
+
+def client_key(client: str | None) -> str:
+    """What `max_pending_per_ip` counts a client address under.
+
+    An IPv4 address (also IPv4-mapped IPv6) as itself, an IPv6 address by its
+    `IPV6_PREFIX` network, anything else (no address, a name) as given.
+    """
+    if not client:
+        return UNKNOWN_CLIENT
+    try:
+        address = ipaddress.ip_address(client)
+    except ValueError:
+        return client
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{address}/{IPV6_PREFIX}", strict=False))
+    return str(address)
