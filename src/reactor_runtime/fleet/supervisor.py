@@ -110,9 +110,14 @@ class Supervisor:
         body = {} if timeout is None else {"timeout": timeout}
         async with httpx.AsyncClient(timeout=5) as http:
             try:
-                return (await http.post(self.url + "/drain", json=body)).status_code == 202
-            except httpx.HTTPError:
+                accepted = (await http.post(self.url + "/drain", json=body)).status_code == 202
+                fetched = time.time()
+                health = (await http.get(self.url + "/health")).json()
+            except (httpx.HTTPError, ValueError):
                 return False
+        # Tell the controller now, not at the next tick: no allocation may race the drain.
+        await self._report(health, fetched)
+        return accepted
 
     async def stop(self) -> None:
         """Stop supervising and terminate the child (it drains with its own timeout)."""

@@ -296,7 +296,8 @@ class Tables:
             and fresh
         ):
             ended.append(held.sid)
-            drained = " (drained)" if replica.state == "draining" else ""
+            was_draining = replica.state == "draining" or health.get("draining")
+            drained = " (drained)" if was_draining else ""
             self._close(held, f"the session ended on its replica{drained}")
             replica.session = None
         if replica.state == "reserved" or not fresh:
