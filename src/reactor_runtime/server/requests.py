@@ -23,6 +23,7 @@ API_VERSION = 1
 """The `Reactor-API-Version` this server speaks."""
 
 DEFAULT_LIMITS = Limits()
+"""The bounds of a body read without a runtime's own `Limits`."""
 
 _MID_IN_SDP = re.compile(r"^a=mid:(\S+)", re.MULTILINE)
 _KINDS = ("video", "audio")
@@ -106,7 +107,7 @@ async def read_body(request: Request, limit: int) -> bytes:
     """
     declared = request.headers.get("content-length")
     if declared is not None:
-        if not declared.strip().isdigit():
+        if not (declared.isascii() and declared.strip().isdigit()):
             raise ApiError(400, f"Content-Length: expected a byte count, got {declared[:40]!r}")
         if int(declared) > limit:
             raise _too_large(f"{int(declared)} bytes declared", limit)
