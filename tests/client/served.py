@@ -100,7 +100,7 @@ def reactor_run(
     finally:
         if process.poll() is None:
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGTERM)
+                os.killpg(process.pid, signal.SIGINT)  # SIGTERM would drain
             try:
                 process.wait(timeout=10)
             except subprocess.TimeoutExpired:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import signal
 import subprocess
 import sys
 import threading
@@ -65,8 +66,8 @@ class Server:
         return json.loads(result.stdout)
 
     def stop(self) -> None:
-        """SIGTERM: the runtime tells its viewers and exits."""
-        self.process.terminate()
+        """SIGINT (Ctrl-C): the runtime tells its viewers and exits at once (SIGTERM drains)."""
+        self.process.send_signal(signal.SIGINT)
         self.process.wait(timeout=10)
 
 
