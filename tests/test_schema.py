@@ -151,7 +151,10 @@ def test_tracks_are_listed_inputs_first_with_the_models_direction(doc):
 
 def test_upload_parameters_refer_to_the_shared_upload_reference(doc):
     seed = body(doc, "seed")
-    assert seed["properties"]["image"]["$ref"] == "#/components/schemas/ReactorUploadReference"
+    assert seed["properties"]["image"] == {
+        "$ref": "#/components/schemas/ReactorUploadReference",
+        "x-reactor-moderate": False,
+    }
     assert seed["properties"]["extra"]["anyOf"][0]["$ref"].endswith("/ReactorUploadReference")
     assert seed["required"] == ["image"]
     reference = doc["components"]["schemas"]["ReactorUploadReference"]

@@ -34,7 +34,7 @@ import re
 import sys
 import typing
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import TypeAdapter
 
@@ -42,6 +42,9 @@ from .events import Command, CommandSet
 from .messages import ModelMessage, snake_case
 from .model import declared_tracks
 from .uploads import UploadedFile
+
+if TYPE_CHECKING:
+    from .session import Session
 
 DEFAULT_VERSION = "v0.0.0"
 """`info.version` when no release tag is given: what the 3.x generation stamps by default."""
@@ -125,6 +128,15 @@ def build_schema(
     return doc
 
 
+def session_schema(session: Session, name: str | None = None) -> dict[str, Any]:
+    """The document a served session publishes: `GET /schema` and the data channels' replies.
+
+    Stamped `DEFAULT_VERSION`, as the 3.x generation serves it; `reactor schema
+    --version` stamps a release.
+    """
+    return build_schema(session.model_class, name=name or session.name, commands=session.commands)
+
+
 def message_classes(model_class: type, commands: CommandSet | None = None) -> list[type]:
     """The messages a model may send: those its module defines, then its commands' replies."""
     module = sys.modules.get(model_class.__module__)
@@ -197,11 +209,12 @@ def command_body(command: Command) -> dict[str, Any]:
     defs = generated.get("$defs", {})
     properties = {}
     for param in command.params:
-        prop = _clean(generated.get("properties", {}).get(param, {}), defs)
-        annotation = command.arguments.model_fields[param].annotation
-        upload = _upload_schema(annotation)
-        if upload is not None:
-            prop = {**upload, **{k: v for k, v in prop.items() if k in ("default", "description")}}
+        raw = generated.get("properties", {}).get(param, {})
+        upload = _upload_schema(command.arguments.model_fields[param].annotation)
+        if upload is None:
+            prop = _clean(raw, defs)
+        else:
+            prop = {**upload, **{k: v for k, v in raw.items() if k in ("default", "description")}}
         prop["x-reactor-moderate"] = bool(prop.get("x-reactor-moderate", False))
         properties[param] = prop
     return _object(properties, [p for p in command.params if "default" not in properties[p]])

@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 import av
+import httpx
 import numpy as np
 from client.served import reactor_run
 from sessions import running
@@ -73,6 +74,12 @@ async def test_reactor_run_serves_it_to_our_client_which_sees_its_webcam_inverte
 
     with reactor_run(EXAMPLE) as served:
         async with connect(served.url, audio=False, publish=["webcam"]) as session:
+            # The v1 schema reply is the document GET /schema serves, in the 3.x layout.
+            published = await session.schema()
+            assert published == httpx.get(f"{served.url}/schema", timeout=5).json()
+            image = published["paths"]["/events/set_overlay"]["post"]["requestBody"]
+            properties = image["content"]["application/json"]["schema"]["properties"]
+            assert properties["image"]["$ref"] == "#/components/schemas/ReactorUploadReference"
             reply = await session.command("set_effect", effect="invert")
             assert reply == ("echo_status", {"effect": "invert", "overlay": False, "viewer": ""})
             await session.publish("webcam", webcam_frames())

@@ -59,18 +59,19 @@ def test_schema_documents_commands_messages_and_tracks(http: httpx.Client) -> No
     doc = http.get("/schema").json()
     assert doc["openapi"].startswith("3.1")
     assert doc["info"]["title"] == "sample"
-    body = doc["paths"]["/commands/set_gray"]["post"]["requestBody"]
-    value = body["content"]["application/json"]["schema"]["properties"]["value"]
-    assert value["maximum"] == 255
-    assert doc["x-reactor-messages"] == [
-        {"type": "gray_changed", "schema": {"$ref": "#/components/schemas/gray_changed"}}
-    ]
-    message = doc["components"]["schemas"]["gray_changed"]
+    operation = doc["paths"]["/events/set_gray"]["post"]
+    value = operation["requestBody"]["content"]["application/json"]["schema"]["properties"]
+    assert value["value"]["maximum"] == 255
+    reply = operation["responses"]["200"]["content"]["application/json"]["schema"]
+    assert reply == {"$ref": "#/components/schemas/GrayChanged"}
+    webhook = doc["webhooks"]["gray_changed"]["post"]["requestBody"]["content"]
+    assert webhook["application/json"]["schema"] == reply
+    message = doc["components"]["schemas"]["GrayChanged"]
     assert message["properties"]["gray"]["type"] == "integer"
-    assert doc["x-reactor-tracks"][0] == {
+    assert doc["x-reactor"]["tracks"][0] == {
         "name": "main_video",
         "kind": "video",
-        "direction": "recvonly",
+        "direction": "out",
     }
 
 

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import dataclasses
 import html
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pydantic import TypeAdapter
-
 from .. import __version__
-from ..messages import ModelMessage
+from ..schema import session_schema
 
 if TYPE_CHECKING:
     from .runtime import Runtime
@@ -85,44 +81,6 @@ Connect with the Reactor JS or Python SDK at this URL.</p>
 """
 
 
-def model_messages(model_class: type) -> list[type[ModelMessage]]:
-    """`ModelMessage` classes defined in the model's module (what it may send)."""
-    module = sys.modules.get(model_class.__module__)
-    if module is None:
-        return []
-    return [
-        value
-        for value in vars(module).values()
-        if isinstance(value, type)
-        and issubclass(value, ModelMessage)
-        and value is not ModelMessage
-        and value.__module__ == model_class.__module__
-    ]
-
-
-def _message_schema(message: type[ModelMessage]) -> dict[str, Any]:
-    try:
-        schema = TypeAdapter(message).json_schema()
-    except Exception:
-        # A field type pydantic cannot describe still has a name worth listing.
-        fields = dataclasses.fields(message) if dataclasses.is_dataclass(message) else ()
-        schema = {"type": "object", "properties": {f.name: {} for f in fields}}
-    schema["title"] = message.wire_type()
-    if message.__doc__:
-        schema["description"] = message.__doc__.strip()
-    return schema
-
-
 def schema_document(runtime: Runtime) -> dict[str, Any]:
-    """The model's OpenAPI document: commands as paths, plus messages and tracks."""
-    messages = model_messages(runtime.session.model_class)
-    extra = {
-        "components": {"schemas": {m.wire_type(): _message_schema(m) for m in messages}},
-        "x-reactor-messages": [
-            {"type": m.wire_type(), "schema": {"$ref": f"#/components/schemas/{m.wire_type()}"}}
-            for m in messages
-        ],
-        "x-reactor-tracks": runtime.tracks(),
-        "x-reactor-emission-fps": runtime.session.buffer.fps,
-    }
-    return runtime.session.commands.openapi(runtime.model_name, runtime.model_version, extra)
+    """The model's published contract (`schema.py`): the document data channels answer too."""
+    return session_schema(runtime.session, runtime.model_name)

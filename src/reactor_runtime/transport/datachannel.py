@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any, Protocol
 from aiortc import RTCDataChannel
 from aiortc.rtcsctptransport import WEBRTC_STRING
 
-from .. import __version__
 from ..events import INTERNAL_ERROR, CommandError
 from ..protocol import (
     Capabilities,
@@ -40,6 +39,7 @@ from ..protocol import (
     UnsupportedRequest,
 )
 from ..protocol.detect import WireVersion
+from ..schema import session_schema
 from .limits import ChannelCounters, ChannelLimits, TokenBucket, cut
 from .sctp_guard import guard_sctp
 
@@ -216,8 +216,7 @@ class ChannelRouter:
             case RequestCapabilities():
                 self.send(Capabilities(self.session.commands.capabilities(), self.tracks()))
             case RequestSchema(request_id=rid):
-                openapi = self.session.commands.openapi(self.session.name, __version__)
-                self.send(Schema(rid, openapi))
+                self.send(Schema(rid, session_schema(self.session)))
             case TrackControl():
                 self._track_control(message)
             case RequestClip(request_id=rid):

@@ -2,7 +2,7 @@
 // builds command forms, logs model messages, shows live stats, sends webcam/mic.
 
 import { Connection, HttpError, ServerGone } from "./connection.js";
-import { renderCommands } from "./controls.js";
+import { commandsFromSchema, renderCommands } from "./controls.js";
 import { el, icon } from "./dom.js";
 import { renderStatsTable, StatsSampler } from "./stats.js";
 
@@ -103,12 +103,22 @@ connection.addEventListener("descriptor", ({ detail: descriptor }) => {
   $("screens").replaceChildren();
   $("audio-sinks").replaceChildren();
   updateSound();
-  showCommands(descriptor.capabilities?.commands ?? []);
+  loadCommands(descriptor.capabilities?.commands ?? []);
   renderInputs(descriptor.capabilities?.tracks ?? []);
 });
 
 // The runtime's own list wins over the descriptor's: it is what the model answers to now.
-connection.addEventListener("capabilities", ({ detail: commands }) => showCommands(commands));
+connection.addEventListener("capabilities", ({ detail: commands }) => loadCommands(commands));
+
+// The forms follow the published contract, the document every client reads; the
+// capability list stands in when it cannot be fetched.
+async function loadCommands(fallback) {
+  try {
+    showCommands(commandsFromSchema(await (await connection.http("GET", "/schema")).json()));
+  } catch {
+    showCommands(fallback);
+  }
+}
 
 let shownCommands = null;
 function showCommands(commands) {

@@ -1,4 +1,5 @@
-// Forms generated from the model's command capabilities (WIRE.md §4.2 CommandCap):
+// Forms generated from the model's published contract (GET /schema, `schema.py`), or from
+// its command capabilities (WIRE.md §4.2 CommandCap) when the document cannot be fetched:
 // one form per command, one input per parameter chosen by its type and constraints.
 
 import { el } from "./dom.js";
@@ -12,6 +13,27 @@ export function renderCommands(container, commands, send) {
     return;
   }
   container.replaceChildren(...commands.map((command) => commandForm(command, send)));
+}
+
+/** The commands of an OpenAPI document in the 3.x layout (`POST /events/{name}`) as CommandCaps. */
+export function commandsFromSchema(doc) {
+  return Object.entries(doc?.paths ?? {})
+    .filter(([path, item]) => path.startsWith("/events/") && item.post)
+    .map(([path, { post }]) => {
+      const body = post.requestBody?.content?.["application/json"]?.schema ?? {};
+      const required = new Set(body.required ?? []);
+      const params = Object.entries(body.properties ?? {}).map(([name, prop]) => [name, paramSpec(prop, required.has(name))]);
+      return { name: post.operationId ?? path.slice("/events/".length), description: post.summary ?? "", schema: Object.fromEntries(params) };
+    });
+}
+
+/** One JSON-schema property as a CommandCap ParamSpec: a simple `type` and a `required` flag. */
+function paramSpec(prop, required) {
+  // `T | None` is anyOf [T, null]: the form edits the T.
+  const options = (prop.anyOf ?? []).filter((p) => p.type !== "null");
+  const spec = options.length === 1 ? { ...options[0], ...prop } : { ...prop };
+  const simple = ["number", "integer", "string", "boolean"];
+  return { ...spec, type: simple.includes(spec.type) ? spec.type : "string", required };
 }
 
 function commandForm(command, send) {
