@@ -50,6 +50,7 @@ class Gateway:
 
     def __init__(self, controller: Any, credentials: Credentials, **options: Any) -> None:
         self.sock = socket.socket()
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # see server/main.py
         self.sock.bind(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
         app = create_gateway(controller, credentials, **options)

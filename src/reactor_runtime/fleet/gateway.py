@@ -43,6 +43,10 @@ PROXY_TIMEOUT = 10.0
 """Seconds a proxied signalling request may take at the replica."""
 MAX_BODY = 256 * 1024
 """Largest signalling body proxied (an offer is ~6 KB; media never comes this way)."""
+BINDING_TTL = 2.0
+"""Seconds a gateway reuses a session's replica URL without asking the controller."""
+MAX_BINDINGS = 10_000
+"""Session bindings a gateway remembers at most (bounded memory)."""
 _FORWARDED = ("content-type", "reactor-api-version", "reactor-api-accept-version")
 _FORWARDED_PREFIX = "reactor-"
 
@@ -65,6 +69,36 @@ class _Refusal(Exception):
         self.status, self.detail = status, detail
 
 
+class _Bindings:
+    """Which replica runs a session, asked of the controller at most every `BINDING_TTL`.
+
+    A stale entry is harmless: the replica checks the session id in every
+    signalling URL and answers 404 for a session it no longer runs.
+    """
+
+    def __init__(self, controller: Any) -> None:
+        self.controller = controller
+        self._known: dict[str, tuple[str | None, float]] = {}
+
+    def forget(self, sid: str) -> bool:
+        """Drop what is known of `sid`; True if something was."""
+        return self._known.pop(sid, None) is not None
+
+    async def get(self, sid: str) -> str | None:
+        now = time.monotonic()
+        url, until = self._known.get(sid, (None, 0.0))
+        if now < until:
+            return url
+        url = await self.controller.binding.remote(sid)
+        if len(self._known) >= MAX_BINDINGS:
+            self._known = {k: v for k, v in self._known.items() if v[1] > now}
+            if len(self._known) >= MAX_BINDINGS:
+                self._known.clear()
+        if url is not None:
+            self._known[sid] = (url, now + BINDING_TTL)
+        return url
+
+
 def _json(body: dict[str, Any], status: int = 200) -> JSONResponse:
     return JSONResponse(body, status_code=status)
 
@@ -81,6 +115,7 @@ def create_gateway(
     app.add_middleware(CorsMiddleware)
     app.add_middleware(_Slashes)
     metrics = GatewayMetrics(controller)
+    bindings = _Bindings(controller)
     http = httpx.AsyncClient(timeout=PROXY_TIMEOUT)
 
     def authorise(request: Request) -> None:
@@ -126,12 +161,11 @@ def create_gateway(
         created = credentials.session_created(sid) or time.time()
         try:
             found = await controller.create.remote(sid, created, {"name": model.get("name")})
-            state = found["state"]
         except Exception as exc:
             # The controller is restarting: the id is signed, the first poll re-creates it.
             log.warning("controller unreachable on create: %r", exc)
-            state, found = "PENDING", {}
-        out = record(sid, state, model)
+            found = {"state": "PENDING"}
+        out = record(sid, found["state"], model)
         if found.get("reason"):
             out["reason"] = found["reason"]
         metrics.created += 1
@@ -176,6 +210,7 @@ def create_gateway(
         reason = body.get("reason") if isinstance(body, dict) else None
         if credentials.session_created(sid) is None:
             return _json({"detail": f"unknown session {sid!r}"}, 404)
+        bindings.forget(sid)
         known = await controller.delete.remote(sid, str(reason or "the client ended the session"))
         return Response(status_code=204 if known else 404)
 
@@ -185,7 +220,7 @@ def create_gateway(
         started = time.perf_counter()
         url = None
         if credentials.session_created(sid) is not None:
-            url = await controller.binding.remote(sid)
+            url = await bindings.get(sid)
         if url is None:
             return _json({"detail": f"session {sid!r} is not running on a replica"}, 404)
         body = await request.body()
@@ -202,6 +237,11 @@ def create_gateway(
         except httpx.HTTPError as exc:
             metrics.proxy_errors += 1
             return _json({"detail": f"the replica did not answer: {type(exc).__name__}"}, 502)
+        # A refusal may mean the session ended meanwhile (another gateway's DELETE, the
+        # replica's orphan timeout): the controller says whether it still runs.
+        gone = answer.status_code in (400, 404) and bindings.forget(sid)
+        if gone and await bindings.get(sid) is None:
+            return _json({"detail": f"session {sid!r} is not running on a replica"}, 404)
         metrics.proxied(time.perf_counter() - started)
         kept = {k: v for k, v in answer.headers.items() if k.lower() == "content-type"}
         return Response(answer.content, status_code=answer.status_code, headers=kept)

@@ -99,6 +99,7 @@ class Tables:
         self.queue: list[str] = []
         self.counts: Counter[str] = Counter()
         self.waits: list[float] = []
+        self.intakes: list[float] = []
         self._durations: list[float] = []
 
     # sessions -----------------------------------------------------------------------------
@@ -114,6 +115,7 @@ class Tables:
         session = Session(sid, created, model=dict(model or {}))
         self.sessions[sid] = session
         self.counts["sessions_created"] += 1
+        self.intakes = [*self.intakes[-999:], time.time() - created]
         ahead = len(self.queue)
         wait = self.expected_wait(ahead)
         if ahead >= self.max_queue or wait > self.poll_budget:
@@ -375,4 +377,5 @@ class Tables:
             "counts": dict(self.counts),
             "expected_session_s": round(self.expected_session, 3),
             "waits_s": list(self.waits[-200:]),
+            "intakes_s": list(self.intakes[-200:]),
         }
