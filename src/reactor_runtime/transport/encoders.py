@@ -38,6 +38,13 @@ REFERENCE_BITRATE = 8_000_000
 MIN_BITRATE = 600_000
 MAX_BITRATE = 20_000_000
 KEYFRAME_SECONDS = 2.0
+"""Longest gap between two keyframes. A viewer whose decoder is stuck and whose
+keyframe request went unanswered (the PLI or the keyframe lost, loss NACK could not
+repair) recovers within this; more often costs bits (a keyframe is ~3 frames)."""
+OPUS_EXPECTED_LOSS = 10
+"""Loss (percent) libopus prepares its in-band FEC for; the clients offer
+`useinbandfec=1` and libwebrtc's NetEq decodes a lost packet from the next one's FEC.
+libopus adds the redundancy in its SILK and hybrid modes (speech-like content)."""
 
 
 def target_bitrate(width: int, height: int) -> int:
@@ -237,7 +244,11 @@ class OpusEncoder:
         context.bit_rate = 64_000 * channels
         context.time_base = AUDIO_TIME_BASE
         # "audio" (not aiortc's "voip"): model output is music and effects as often as speech.
-        context.options = {"application": "audio"}
+        context.options = {
+            "application": "audio",
+            "fec": "1",
+            "packet_loss": str(OPUS_EXPECTED_LOSS),
+        }
         context.open()
         self.context = context
 

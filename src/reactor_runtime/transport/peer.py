@@ -237,9 +237,9 @@ class ViewerPeer:
         sync_sender(transceiver.sender, self.hub.media_clock, track.kind)
         if track.kind == "video":
             outbound.bind("h264" if codec == "h264" else "vp8")
-            # Encoded packets bypass aiortc's encoder, so its PLI/FIR handling (which only
-            # flags the next raw frame) must reach our hub instead.
-            transceiver.sender._send_keyframe = outbound.request_keyframe
+            # Encoded packets bypass aiortc's encoder: loss recovery, PLI/FIR, REMB and
+            # loss reports are handled by our bridge (transport/rtp_sender.py) instead.
+            outbound.attach_sender(transceiver.sender)
         else:
             outbound.bind(None)
 

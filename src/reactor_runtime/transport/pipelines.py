@@ -28,7 +28,11 @@ from .encoders import (
 log = logging.getLogger(__name__)
 
 KEYFRAME_MIN_INTERVAL = 0.25
-"""Seconds between two forced keyframes of one stream; later requests wait, none is lost."""
+"""Seconds between two forced keyframes of one stream; later requests wait, none is lost.
+Also the window in which a viewer's PLI is answered by a keyframe it was just sent
+(`OutboundTrack.remote_keyframe_request`): ~one round trip plus a frame, so one keyframe
+serves every viewer that asked for it, and a PLI storm on a congested link does not
+become a keyframe storm."""
 MAX_SILENCE = 48_000
 """Longest run of silence sent in one go (ticks); a longer gap is a timestamp jump."""
 
@@ -61,6 +65,10 @@ class VideoPipeline:
         self._pending: tuple[np.ndarray, int] | None = None
         self._keyframe_requests: set[VideoCodec] = set()
         self._last_forced: dict[VideoCodec, float] = {}
+        self.keyframe_requests: dict[VideoCodec, int] = {}
+        """Keyframe requests received per codec (viewers joining, PLI/FIR, overflows)."""
+        self.keyframes_forced: dict[VideoCodec, int] = {}
+        """Keyframes produced for those requests; pending requests share one."""
         self._encoders: dict[VideoCodec, VideoEncoder] = {}
         self._stopped = False
         self._thread = threading.Thread(target=self._run, name=f"encode:{name}", daemon=True)
@@ -91,6 +99,7 @@ class VideoPipeline:
     def request_keyframe(self, codec: VideoCodec) -> None:
         """Make a coming picture of `codec` a keyframe (at most one per 0.25 s)."""
         with self._cond:
+            self.keyframe_requests[codec] = self.keyframe_requests.get(codec, 0) + 1
             self._keyframe_requests.add(codec)
 
     def stats(self) -> dict[str, Any]:
@@ -105,6 +114,8 @@ class VideoPipeline:
             "codecs": sorted(self.wanted),
             "bytes": {c: e.bytes for c, e in encoders},
             "keyframes": {c: e.keyframes for c, e in encoders},
+            "keyframe_requests": dict(self.keyframe_requests),
+            "keyframes_forced": dict(self.keyframes_forced),
         }
 
     def _take(self) -> tuple[np.ndarray, int, set[VideoCodec], set[VideoCodec]] | None:
@@ -126,6 +137,7 @@ class VideoPipeline:
             self._keyframe_requests -= forced
             for codec in forced:
                 self._last_forced[codec] = now
+                self.keyframes_forced[codec] = self.keyframes_forced.get(codec, 0) + 1
         return picture, pts, codecs, forced
 
     def _run(self) -> None:

@@ -5,6 +5,11 @@ then only packetizes them (`encoder.pack`), so a frame encoded once by the `Medi
 serves every viewer. Each track has a small bounded queue; when a slow viewer lets it
 overflow, video is dropped up to the next keyframe (a VP8/H.264 stream cannot skip a
 delta frame) and audio drops its oldest packet.
+
+A video track also owns its sender's `SenderBridge` (`attach_sender`): the viewer's
+NACKs are answered from a longer history, its PLI/FIR reach the hub (one keyframe
+serves every viewer that asked within `KEYFRAME_MIN_INTERVAL`), and its REMB and
+receiver-report loss feed its rate estimate.
 """
 
 from __future__ import annotations
@@ -21,8 +26,12 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from ..media.input_buffer import InputFrame
 from .encoders import AUDIO_RATE, VideoCodec
+from .pipelines import KEYFRAME_MIN_INTERVAL
+from .rtp_sender import SenderBridge
 
 if TYPE_CHECKING:
+    from aiortc import RTCRtpSender
+
     from ..session import Session
     from .hub import MediaHub
 
@@ -52,6 +61,10 @@ class OutboundTrack(MediaStreamTrack):
         self.sent = 0
         self.dropped = 0
         self.last_sent: float | None = None
+        self.bridge: SenderBridge | None = None
+        self.keyframe_requests_shared = 0
+        """Viewer keyframe requests answered by a keyframe it had just been sent."""
+        self._last_keyframe: float | None = None
         self._queue: collections.deque[av.Packet] = collections.deque()
         self._limit = VIDEO_QUEUE if kind == "video" else AUDIO_QUEUE
         self._ready = asyncio.Event()
@@ -95,6 +108,8 @@ class OutboundTrack(MediaStreamTrack):
                 if not packet.is_keyframe:
                     self._want_keyframe()
                     return
+            if packet.is_keyframe:
+                self._last_keyframe = time.monotonic()
         elif len(self._queue) >= self._limit:
             self._queue.popleft()
             self.dropped += 1
@@ -112,8 +127,33 @@ class OutboundTrack(MediaStreamTrack):
         if self._started:
             self._set_subscribed(not paused)
 
+    def attach_sender(self, sender: RTCRtpSender) -> SenderBridge:
+        """Bend the video `sender` carrying this track (see `rtp_sender`), before it starts."""
+        bridge = self.bridge = SenderBridge(
+            sender, on_keyframe_request=self.remote_keyframe_request
+        )
+        bridge.install()
+        return bridge
+
+    def remote_keyframe_request(self) -> None:
+        """The viewer's decoder asked for a keyframe (RTCP PLI/FIR).
+
+        A request that comes within `KEYFRAME_MIN_INTERVAL` of a keyframe queued for this
+        viewer is answered by it (counted in `keyframe_requests_shared`): it was sent
+        before that keyframe arrived, or the keyframe is still being repaired by NACK.
+        """
+        last = self._last_keyframe
+        if (
+            not self._need_keyframe
+            and last is not None
+            and time.monotonic() - last < KEYFRAME_MIN_INTERVAL
+        ):
+            self.keyframe_requests_shared += 1
+            return
+        self.request_keyframe()
+
     def request_keyframe(self) -> None:
-        """The viewer's decoder asked for a keyframe (RTCP PLI/FIR)."""
+        """Ask the hub for a fresh keyframe for this viewer's codec."""
         if self.kind == "video" and self.codec is not None and self._subscribed:
             self.hub.request_keyframe(self.name, self.codec)
 
@@ -125,13 +165,17 @@ class OutboundTrack(MediaStreamTrack):
 
     def stats(self) -> dict[str, Any]:
         """Counters of this viewer's track."""
-        return {
+        stats: dict[str, Any] = {
             "sent": self.sent,
             "dropped": self.dropped,
             "queued": len(self._queue),
             "paused": self.paused,
             "codec": self.codec or ("opus" if self.kind == "audio" else None),
         }
+        if self.bridge is not None:
+            stats["rtp"] = self.bridge.stats()
+            stats["keyframe_requests_shared"] = self.keyframe_requests_shared
+        return stats
 
     def _want_keyframe(self) -> None:
         self._need_keyframe = True

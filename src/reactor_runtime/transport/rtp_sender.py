@@ -1,0 +1,250 @@
+"""The one place where aiortc's `RTCRtpSender` is bent for pre-encoded video.
+
+aiortc's sender was built around its own encoders; for the packets the `MediaHub`
+encodes once for every viewer it falls short in four ways (FACTS.md "Networks"):
+
+- its retransmission history is 128 packets keyed by `seq % 128`: ~150 ms at
+  8 Mbit/s, and one keyframe fills it, so a NACK after one long round trip finds
+  nothing;
+- NACKed sequence numbers are not wrapped at 65536, so a loss just before the wrap
+  is never resent;
+- PLI/FIR only flag the next raw frame for its own encoder, which never runs here;
+- the receiver's REMB goes to that same idle encoder, and receiver-report loss is
+  only kept for `getStats()`.
+
+`SenderBridge.install` replaces, on one sender instance, the history (a
+`PacketHistory` that keeps `HISTORY_SECONDS` of packets by their full sequence
+number), the NACK handler (wrapped, counted) and the PLI/FIR/REMB/receiver-report
+handling (handed to callbacks). Everything else aiortc does is left as it is.
+`tests/transport/test_rtp_sender.py` pins each behaviour, so an aiortc upgrade
+that moves these private names fails there and nowhere else.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from aiortc import RTCRtpSender
+from aiortc.rtp import (
+    RTCP_PSFB_APP,
+    RTCP_PSFB_FIR,
+    RTCP_PSFB_PLI,
+    RTCP_RTPFB_NACK,
+    RtcpPsfbPacket,
+    RtcpRrPacket,
+    RtcpRtpfbPacket,
+    RtcpSrPacket,
+    RtpPacket,
+    unpack_remb_fci,
+    wrap_rtx,
+)
+from aiortc.utils import uint16_add
+
+log = logging.getLogger(__name__)
+
+HISTORY_SECONDS = 1.2
+"""Seconds of sent packets kept for retransmission. A NACK comes back one round trip
+plus the receiver's reordering wait after the loss; 1 s covers a 500 ms RTT path
+with room, and libwebrtc keeps about as much."""
+HISTORY_MAX_PACKETS = 4096
+"""Hard bound on the packets one sender keeps: `HISTORY_SECONDS` at ~30 Mbit/s of
+1200-byte packets, above the highest bit rate we send (20 Mbit/s); ~5 MB at most."""
+
+_SEQ_MOD = 1 << 16
+# The private names of RTCRtpSender this module reads or replaces.
+_PRIVATE = (
+    "_RTCRtpSender__rtp_history",
+    "_RTCRtpSender__rtx_payload_type",
+    "_RTCRtpSender__rtx_sequence_number",
+    "_RTCRtpSender__rtp_header_extensions_map",
+)
+
+
+class PacketHistory:
+    """Sent RTP packets of one sender, by full 16-bit sequence number, for `seconds`.
+
+    aiortc's send loop stores each packet as `history[seq % 128] = packet`; the key is
+    ignored here and the packet's own sequence number used instead.
+    """
+
+    def __init__(
+        self,
+        seconds: float = HISTORY_SECONDS,
+        max_packets: int = HISTORY_MAX_PACKETS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """Keep packets for `seconds`, and never more than `max_packets` of them."""
+        if max_packets < 1 or max_packets >= _SEQ_MOD:
+            raise ValueError(
+                f"max_packets must be in 1..{_SEQ_MOD - 1} (16-bit sequence numbers), "
+                f"got {max_packets}"
+            )
+        self.seconds = seconds
+        self.max_packets = max_packets
+        self.clock = clock
+        self._packets: dict[int, tuple[float, RtpPacket]] = {}
+        self._order: deque[tuple[float, int]] = deque()
+
+    def __setitem__(self, _key: int, packet: RtpPacket) -> None:
+        """Keep `packet` (called by aiortc's send loop with its own key)."""
+        now = self.clock()
+        seq = packet.sequence_number
+        self._packets[seq] = (now, packet)
+        self._order.append((now, seq))
+        self._expire(now)
+
+    def __len__(self) -> int:
+        """Packets held."""
+        return len(self._packets)
+
+    def get(self, seq: int) -> RtpPacket | None:
+        """The packet sent with sequence number `seq` (wrapped at 65536), if still held."""
+        entry = self._packets.get(seq % _SEQ_MOD)
+        if entry is None or self.clock() - entry[0] > self.seconds:
+            return None
+        return entry[1]
+
+    def _expire(self, now: float) -> None:
+        order, packets = self._order, self._packets
+        while order and (len(order) > self.max_packets or now - order[0][0] > self.seconds):
+            sent, seq = order.popleft()
+            entry = packets.get(seq)
+            if entry is not None and entry[0] == sent:
+                del packets[seq]
+
+
+class SenderBridge:
+    """Loss recovery and feedback for one video `RTCRtpSender` carrying hub packets.
+
+    Attributes:
+        nacked: Sequence numbers the viewer reported lost (NACK entries).
+        retransmitted: Of those, packets resent (as RTX when negotiated).
+        missed: Of those, packets no longer (or never) in the history.
+        keyframe_requests: PLI and FIR received.
+        rembs: REMB reports received for this sender; `remb` is the latest value (bit/s).
+        fraction_lost: Loss in the latest receiver report (0..1), None before one.
+    """
+
+    def __init__(
+        self,
+        sender: RTCRtpSender,
+        *,
+        on_keyframe_request: Callable[[], None],
+        on_remb: Callable[[int], None] | None = None,
+        on_report: Callable[[float], None] | None = None,
+        history: PacketHistory | None = None,
+    ) -> None:
+        """Prepare the bridge of `sender`; nothing changes until `install()`.
+
+        Args:
+            sender: The sender, before its `send()` starts the RTP loop.
+            on_keyframe_request: Called on each PLI or FIR from the viewer.
+            on_remb: Called with each REMB value (bit/s) that names this sender's SSRC.
+            on_report: Called with the fraction lost (0..1) of each receiver report
+                block about this sender.
+            history: The retransmission history (default: `HISTORY_SECONDS`).
+        """
+        self.sender = sender
+        self.on_keyframe_request = on_keyframe_request
+        self.on_remb = on_remb
+        self.on_report = on_report
+        self.history = history or PacketHistory()
+        self.nacked = 0
+        self.retransmitted = 0
+        self.missed = 0
+        self.keyframe_requests = 0
+        self.rembs = 0
+        self.remb: int | None = None
+        self.fraction_lost: float | None = None
+        self._aiortc_handle: Callable[[Any], Any] | None = None
+
+    def install(self) -> None:
+        """Replace the sender's history, NACK, PLI/FIR, REMB and report handling.
+
+        Raises:
+            RuntimeError: This aiortc's `RTCRtpSender` lacks a private name the bridge
+                relies on (an upgrade moved it); the message names it.
+        """
+        missing = [name for name in _PRIVATE if not hasattr(self.sender, name)]
+        if missing:
+            raise RuntimeError(
+                f"aiortc's RTCRtpSender has no {', '.join(missing)}: "
+                "transport/rtp_sender.py must follow this aiortc version"
+            )
+        sender: Any = self.sender
+        self._aiortc_handle = sender._handle_rtcp_packet
+        sender._RTCRtpSender__rtp_history = self.history
+        sender._handle_rtcp_packet = self.handle_rtcp
+        sender._retransmit = self.retransmit
+        sender._send_keyframe = self.on_keyframe_request
+
+    async def handle_rtcp(self, packet: Any) -> None:
+        """Handle one RTCP packet routed to this sender (aiortc's entry point)."""
+        if isinstance(packet, RtcpRtpfbPacket) and packet.fmt == RTCP_RTPFB_NACK:
+            for seq in packet.lost:
+                await self.retransmit(seq)
+        elif isinstance(packet, RtcpPsfbPacket) and packet.fmt in (RTCP_PSFB_PLI, RTCP_PSFB_FIR):
+            self.keyframe_requests += 1
+            self.on_keyframe_request()
+        elif isinstance(packet, RtcpPsfbPacket) and packet.fmt == RTCP_PSFB_APP:
+            self._remb(packet.fci)
+        else:
+            assert self._aiortc_handle is not None
+            # Sender and receiver reports: aiortc's round-trip time and getStats() entries.
+            await self._aiortc_handle(packet)
+            if isinstance(packet, (RtcpRrPacket, RtcpSrPacket)):
+                for report in packet.reports:
+                    if report.ssrc == self.sender._ssrc:
+                        self.fraction_lost = report.fraction_lost / 256
+                        if self.on_report is not None:
+                            self.on_report(self.fraction_lost)
+
+    async def retransmit(self, seq: int) -> None:
+        """Resend the packet with sequence number `seq` (any integer; wrapped at 65536)."""
+        self.nacked += 1
+        packet = self.history.get(seq)
+        if packet is None:
+            self.missed += 1
+            return
+        sender: Any = self.sender
+        rtx_type = sender._RTCRtpSender__rtx_payload_type
+        if rtx_type is not None:
+            rtx_seq = sender._RTCRtpSender__rtx_sequence_number
+            packet = wrap_rtx(
+                packet, payload_type=rtx_type, sequence_number=rtx_seq, ssrc=sender._rtx_ssrc
+            )
+            sender._RTCRtpSender__rtx_sequence_number = uint16_add(rtx_seq, 1)
+        data = packet.serialize(sender._RTCRtpSender__rtp_header_extensions_map)
+        try:
+            await sender.transport._send_rtp(data)
+        except ConnectionError:
+            return
+        self.retransmitted += 1
+
+    def _remb(self, fci: bytes) -> None:
+        try:
+            bitrate, ssrcs = unpack_remb_fci(fci)
+        except ValueError:
+            return  # another application-layer feedback message, not REMB
+        if self.sender._ssrc in ssrcs:
+            self.rembs += 1
+            self.remb = bitrate
+            if self.on_remb is not None:
+                self.on_remb(bitrate)
+
+    def stats(self) -> dict[str, Any]:
+        """Counters of loss recovery and feedback."""
+        return {
+            "nacked": self.nacked,
+            "retransmitted": self.retransmitted,
+            "missed": self.missed,
+            "history": len(self.history),
+            "keyframe_requests": self.keyframe_requests,
+            "rembs": self.rembs,
+            "remb": self.remb,
+            "fraction_lost": self.fraction_lost,
+        }

@@ -1,0 +1,193 @@
+"""Loss recovery and feedback through the bent aiortc sender, between real aiortc peers.
+
+The client is an aiortc viewer; its receiver sends real NACK and PLI packets over the
+loopback connection, and every RTP packet it receives is recorded on its way in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import numpy as np
+import pytest
+from aiortc import rtcrtpsender
+
+from reactor_runtime import Output, ReactorModel, Video
+from reactor_runtime.session import Session
+from reactor_runtime.transport import MediaHub, ViewerPeer
+from reactor_runtime.transport.pipelines import KEYFRAME_MIN_INTERVAL
+from reactor_runtime.transport.rtp_sender import PacketHistory
+
+
+class NoiseOutput(Output):
+    main_video: Video
+
+
+class NoiseModel(ReactorModel):
+    """720p noise: many RTP packets per frame, so 128 packets last well under a second."""
+
+    fps = 30
+    output_type = NoiseOutput
+
+    def load(self, config: dict) -> None:
+        rng = np.random.default_rng(7)
+        self.pictures = [rng.integers(0, 256, (720, 1280, 3), dtype=np.uint8) for _ in range(4)]
+
+    async def run(self) -> None:
+        n = 0
+        while True:
+            await self.connected.wait()
+            await self.emit(NoiseOutput(main_video=self.pictures[n % 4]))
+            n += 1
+
+
+class Recorder:
+    """Every RTP packet a client's video receiver gets: (arrival, payload type, seq, payload)."""
+
+    def __init__(self, client: Any) -> None:
+        transceiver = next(t for t in client.pc.getTransceivers() if t.kind == "video")
+        self.receiver = transceiver.receiver
+        self.packets: list[tuple[float, int, int, bytes]] = []
+        handle = self.receiver._handle_rtp_packet
+
+        async def record(packet: Any, arrival_time_ms: int) -> None:
+            self.packets.append(
+                (time.monotonic(), packet.payload_type, packet.sequence_number, packet.payload)
+            )
+            self.ssrc = self.ssrc or packet.ssrc
+            await handle(packet, arrival_time_ms)
+
+        self.ssrc: int | None = None
+        self.receiver._handle_rtp_packet = record
+
+    def media(self) -> list[tuple[float, int, int, bytes]]:
+        first_type = self.packets[0][1]
+        return [p for p in self.packets if p[1] == first_type]
+
+    def resent(self) -> set[int]:
+        """Original sequence numbers of the RTX packets received."""
+        first_type = self.packets[0][1]
+        return {int.from_bytes(p[3][:2], "big") for p in self.packets if p[1] != first_type}
+
+    async def nack(self, lost: list[int]) -> None:
+        await self.receiver._send_rtcp_nack(self.ssrc, lost)
+
+    async def pli(self) -> None:
+        await self.receiver._send_rtcp_pli(self.ssrc)
+
+
+@pytest.fixture
+async def noise_hub():
+    session = Session(NoiseModel, name="noise")
+    await session.start()
+    hub = MediaHub(session)
+    hub.start()
+    try:
+        yield hub
+    finally:
+        hub.stop()
+        await session.stop()
+
+
+async def connect(client: Any, hub: MediaHub, viewer_id: str = "viewer-1") -> ViewerPeer:
+    peer = ViewerPeer(hub.session, hub, viewer_id=viewer_id, family="v0")
+    offer = await client.offer()
+    recorder = client.recorder = Recorder(client)
+    answer = await peer.answer(offer, client.mapping)
+    await client.accept(answer)
+    assert recorder is not None
+    return peer
+
+
+async def test_a_nack_for_a_packet_900_ms_old_is_answered(noise_hub, make_client, wait_until):
+    client = make_client(outputs=(("main_video", "video"),), labels=())
+    peer = await connect(client, noise_hub)
+    try:
+        recorder = client.recorder
+        await wait_until(lambda: len(recorder.packets) > 10, timeout=10)
+        arrived, _, seq, _ = recorder.media()[-1]
+        await wait_until(lambda: time.monotonic() - arrived >= 0.9, timeout=2)
+        later = sum(1 for p in recorder.media() if p[0] > arrived)
+        assert later > 128, f"only {later} packets since: aiortc's own history would do"
+        await recorder.nack([seq])
+        await wait_until(lambda: seq in recorder.resent(), timeout=2)
+        bridge = peer.outbound["main_video"].bridge
+        assert bridge.retransmitted >= 1 and bridge.missed == 0
+    finally:
+        await peer.close("test over")
+
+
+async def test_a_nack_across_the_65535_to_0_wrap_is_answered(
+    hub, make_peer, make_client, wait_until, monkeypatch
+):
+    monkeypatch.setattr(rtcrtpsender, "random_sequence_number", lambda: 65530)
+    client = make_client(outputs=(("main_video", "video"),), labels=())
+    peer = make_peer()
+    offer = await client.offer()
+    recorder = Recorder(client)
+    await client.accept(await peer.answer(offer, client.mapping))
+    seen = lambda: {p[2] for p in recorder.packets}  # noqa: E731
+    await wait_until(lambda: {65535, 0, 1} <= seen(), timeout=10)
+    # One NACK item: pid 65535 and bit 0 of its bitmask (seq 0), as libwebrtc writes it.
+    await recorder.nack([65535, 65536])
+    await wait_until(lambda: {65535, 0} <= recorder.resent(), timeout=2)
+    assert peer.outbound["main_video"].bridge.missed == 0
+
+
+async def test_two_plis_from_two_viewers_within_the_window_give_one_keyframe(
+    hub, make_peer, make_client, wait_until
+):
+    clients = [make_client(outputs=(("main_video", "video"),), labels=()) for _ in range(2)]
+    recorders, peers = [], []
+    for n, client in enumerate(clients):
+        peer = make_peer(f"viewer-{n}")
+        offer = await client.offer()
+        recorders.append(Recorder(client))
+        await client.accept(await peer.answer(offer, client.mapping))
+        peers.append(peer)
+    for client in clients:
+        await client.wait_frames("main_video", 5)
+    pipeline = hub._video["main_video"]
+    # Start just after a keyframe, so no periodic one falls inside the test's window.
+    keyframes = pipeline.stats()["keyframes"]["vp8"]
+    await wait_until(lambda: pipeline.stats()["keyframes"]["vp8"] > keyframes, timeout=5)
+    since = time.monotonic()
+    await wait_until(lambda: time.monotonic() - since > KEYFRAME_MIN_INTERVAL + 0.05)
+    forced = pipeline.keyframes_forced.get("vp8", 0)
+    keyframes = pipeline.stats()["keyframes"]["vp8"]
+
+    asked = time.monotonic()
+    await recorders[0].pli()
+    await wait_until(lambda: pipeline.keyframes_forced.get("vp8", 0) == forced + 1, timeout=2)
+    second = peers[1].outbound["main_video"]
+    await wait_until(lambda: (second._last_keyframe or 0) > asked, timeout=2)
+    await recorders[1].pli()
+    await wait_until(lambda: peers[1].outbound["main_video"].bridge.keyframe_requests == 1)
+    await asyncio.sleep(KEYFRAME_MIN_INTERVAL + 0.1)  # a second keyframe would be made by now
+
+    assert pipeline.keyframes_forced.get("vp8", 0) == forced + 1
+    assert pipeline.stats()["keyframes"]["vp8"] == keyframes + 1
+    shared = [p.outbound["main_video"].keyframe_requests_shared for p in peers]
+    assert shared == [0, 1]
+
+
+def test_the_history_keeps_packets_by_full_sequence_number_for_its_time_and_count():
+    now = [0.0]
+    history = PacketHistory(seconds=1.0, max_packets=300, clock=lambda: now[0])
+
+    class Packet:
+        def __init__(self, seq: int) -> None:
+            self.sequence_number = seq
+
+    for n in range(200):
+        now[0] = n * 0.005
+        history[n % 128] = Packet((65500 + n) % 65536)  # aiortc's key, ignored
+    assert history.get(65500).sequence_number == 65500, "not overwritten by seq % 128"
+    assert history.get(65536 + 10).sequence_number == 10, "NACKed numbers wrap at 65536"
+    now[0] = 1.004
+    assert history.get(65500) is None and history.get(65501) is not None
+    for n in range(200, 600):
+        history[0] = Packet((65500 + n) % 65536)
+    assert len(history) == 300
