@@ -279,6 +279,7 @@ class Runtime:
                 self._had_viewer = False
                 self.extra_args = dict(extra_args or {})
                 self.touch()
+                await self.session.begin_session()
                 if self.orphan_timeout > 0:
                     self._watcher = asyncio.create_task(self._watch(), name="orphan-watch")
                 log.info("session %d started", self._epoch)
@@ -297,6 +298,9 @@ class Runtime:
             watcher, self._watcher = self._watcher, None
             if watcher is not None and watcher is not asyncio.current_task():
                 watcher.cancel()
+            # @session_ended runs while viewers are still there; their leaving then runs no
+            # per-viewer @disconnected hooks.
+            await self.session.end_session()
             connections = self.table.clear()
             await asyncio.gather(*(c.close(reason) for c in connections))
             # A peer that never reported its viewer gone must not leave the model "connected".

@@ -240,7 +240,7 @@ class ChannelRouter:
 
     async def _run_command(self, command: CommandIn) -> None:
         try:
-            result = await self.session.dispatch(command.name, command.args)
+            result = await self.session.dispatch(command.name, command.args, self.viewer_id)
             reply = CommandReply(command.request_id, message=result)
         except CommandError as exc:
             reply = CommandReply(command.request_id, error=(exc.code, exc.message))

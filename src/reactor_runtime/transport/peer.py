@@ -163,7 +163,9 @@ class ViewerPeer:
             else:
                 self._start_reader(track, transceiver)
         self._unsubscribe = [
-            self.session.on_message(lambda kind, data: self.router.send(ModelOut(kind, data))),
+            self.session.on_message(
+                lambda kind, data: self.router.send(ModelOut(kind, data)), self.viewer_id
+            ),
             self.session.on_notice(lambda code, text: self.router.send(RuntimeNotice(code, text))),
         ]
         pending, self._pending = self._pending, []
