@@ -24,6 +24,7 @@ from aiortc import RTCIceServer, RTCPeerConnection, RTCSessionDescription
 
 from ..protocol import ModelOut, RuntimeNotice, SessionEnded
 from .datachannel import ChannelRouter
+from .header_extensions import negotiate_playout_delay
 from .ice import (
     candidate_key,
     candidate_ufrag,
@@ -154,6 +155,7 @@ class ViewerPeer:
         if self.pc.sctp is not None:
             guard_sctp(self.pc.sctp, self.router.limits, self.router.counters)
         use_host_addresses(self.pc, self.host_addresses)
+        negotiate_playout_delay(plan, transceivers)
         await self.pc.setLocalDescription(await self.pc.createAnswer())
         answer_sdp = self.pc.localDescription.sdp
         codecs = negotiated_codecs(answer_sdp)

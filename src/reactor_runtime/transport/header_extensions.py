@@ -1,0 +1,148 @@
+"""The one place where aiortc is bent to answer and write RTP header extensions it lacks.
+
+aiortc answers only the header extensions it knows (for video: ``sdes:mid`` and
+``abs-send-time``) and writes only those. One more matters to us:
+
+- **playout-delay** (`PLAYOUT_DELAY_URI`): libwebrtc receivers (Chromium, both
+  official SDKs) otherwise hold each frame in an adaptive jitter buffer that grows
+  with any jitter it once saw and shrinks slowly; a sender may bound it per frame.
+  ``min = max = 0`` asks the receiver to render each frame as soon as it is decoded,
+  which is what an interactive model wants (FACTS.md "Networks").
+
+`enable_playout_delay` is called between ``setRemoteDescription`` and
+``createAnswer``: when the client's offer carries the extension on a section we send
+video on, the answer carries it back with the client's id and the section's sender
+gets a `PlayoutDelayMap`, which writes the extension on every packet it sends
+(retransmissions included; 4 bytes each). A client that does not offer it gets
+nothing. `tests/transport/test_header_extensions.py` pins the answer and the bytes a
+real aiortc receiver gets, so an aiortc upgrade that moves these private names fails
+there.
+"""
+
+from __future__ import annotations
+
+from aiortc import RTCRtpTransceiver
+from aiortc.rtcrtpparameters import RTCRtpHeaderExtensionParameters, RTCRtpParameters
+from aiortc.rtp import HeaderExtensions, HeaderExtensionsMap, pack_header_extensions
+from aiortc.rtp import unpack_header_extensions as _unpack
+from aiortc.sdp import MediaDescription
+
+from .offer import OfferPlan
+
+PLAYOUT_DELAY_URI = "http://www.webrtc.org/experiments/rtp-hdrext/playout-delay"
+PLAYOUT_DELAY_MS = (0, 0)
+"""(min, max) playout delay asked of the viewer: render every frame at once."""
+PLAYOUT_DELAY_UNIT_MS = 10
+"""The extension counts in 10 ms units, 12 bits each: at most 40.95 s."""
+PLAYOUT_DELAY_LIMIT_MS = 4095 * PLAYOUT_DELAY_UNIT_MS
+# The private attribute of RTCRtpSender that holds its header extension map.
+_MAP_ATTRIBUTE = "_RTCRtpSender__rtp_header_extensions_map"
+
+
+def encode_playout_delay(min_ms: int, max_ms: int) -> bytes:
+    """The 3-byte value of the extension: min and max in 10 ms units, 12 bits each.
+
+    Raises:
+        ValueError: A bound is negative, above `PLAYOUT_DELAY_LIMIT_MS`, or min > max.
+    """
+    for name, value in (("min_ms", min_ms), ("max_ms", max_ms)):
+        if not 0 <= value <= PLAYOUT_DELAY_LIMIT_MS:
+            raise ValueError(
+                f"playout delay {name}: expected 0..{PLAYOUT_DELAY_LIMIT_MS} ms "
+                f"(PLAYOUT_DELAY_LIMIT_MS), got {value!r}"
+            )
+    if min_ms > max_ms:
+        raise ValueError(f"playout delay: min_ms {min_ms} is above max_ms {max_ms}")
+    low, high = min_ms // PLAYOUT_DELAY_UNIT_MS, max_ms // PLAYOUT_DELAY_UNIT_MS
+    return ((low << 12) | high).to_bytes(3, "big")
+
+
+def decode_playout_delay(value: bytes) -> tuple[int, int]:
+    """(min_ms, max_ms) of a 3-byte extension value."""
+    word = int.from_bytes(value, "big")
+    return (word >> 12) * PLAYOUT_DELAY_UNIT_MS, (word & 0xFFF) * PLAYOUT_DELAY_UNIT_MS
+
+
+def unpack_header_extensions(profile: int, data: bytes) -> list[tuple[int, bytes]]:
+    """The ``(id, value)`` pairs of a packet's extension block (``[]`` when empty)."""
+    return _unpack(profile, data) if data else []
+
+
+class PlayoutDelayMap(HeaderExtensionsMap):
+    """aiortc's extension map, plus playout-delay on every packet once negotiated."""
+
+    def __init__(self, min_ms: int, max_ms: int) -> None:
+        super().__init__()
+        self.value = encode_playout_delay(min_ms, max_ms)
+        self.extension_id: int | None = None
+
+    def configure(self, parameters: RTCRtpParameters) -> None:
+        """Learn the negotiated ids (aiortc's, and playout-delay's)."""
+        super().configure(parameters)
+        for extension in parameters.headerExtensions:
+            if extension.uri == PLAYOUT_DELAY_URI:
+                self.extension_id = extension.id
+
+    def set(self, values: HeaderExtensions) -> tuple[int, bytes]:
+        """The extensions aiortc writes for `values`, then playout-delay (if negotiated)."""
+        profile, data = super().set(values)
+        if self.extension_id is None:
+            return profile, data
+        pairs = unpack_header_extensions(profile, data)
+        pairs.append((self.extension_id, self.value))
+        return pack_header_extensions(pairs)
+
+
+def offered_extension_id(media: MediaDescription, uri: str) -> int | None:
+    """The id the offer's section `media` gives extension `uri`, or None if not offered."""
+    return next((x.id for x in media.rtp.headerExtensions if x.uri == uri), None)
+
+
+def enable_playout_delay(
+    transceiver: RTCRtpTransceiver,
+    media: MediaDescription,
+    delay_ms: tuple[int, int] = PLAYOUT_DELAY_MS,
+) -> bool:
+    """Answer and write playout-delay on `transceiver` if its offered section `media` has it.
+
+    Call after ``setRemoteDescription`` and before ``createAnswer``.
+
+    Args:
+        transceiver: A transceiver that sends video (others are left alone).
+        media: The offer's section matched to it.
+        delay_ms: (min, max) playout delay in ms, multiples of 10.
+
+    Returns:
+        True if the extension is now negotiated and will be written.
+    """
+    offered = offered_extension_id(media, PLAYOUT_DELAY_URI)
+    if offered is None or transceiver.kind != "video" or transceiver.direction == "recvonly":
+        return False
+    extensions = transceiver._headerExtensions
+    if not any(x.uri == PLAYOUT_DELAY_URI for x in extensions):
+        extensions.append(RTCRtpHeaderExtensionParameters(id=offered, uri=PLAYOUT_DELAY_URI))
+    setattr(transceiver.sender, _MAP_ATTRIBUTE, PlayoutDelayMap(*delay_ms))
+    return True
+
+
+def negotiate_playout_delay(
+    plan: OfferPlan,
+    transceivers: list[RTCRtpTransceiver],
+    delay_ms: tuple[int, int] = PLAYOUT_DELAY_MS,
+) -> list[str]:
+    """`enable_playout_delay` on every section of `plan` we send video on.
+
+    Args:
+        plan: The parsed offer.
+        transceivers: One per `plan.tracks` entry, in the same order.
+        delay_ms: (min, max) playout delay in ms.
+
+    Returns:
+        The mids where the extension is negotiated.
+    """
+    return [
+        track.mid
+        for track, transceiver in zip(plan.tracks, transceivers, strict=True)
+        if track.direction == "recvonly"
+        and enable_playout_delay(transceiver, plan.description.media[track.index], delay_ms)
+    ]
