@@ -17,6 +17,9 @@ import httpx
 import ray
 from fleet_harness import wait_for
 
+from reactor_runtime.fleet import launch
+from reactor_runtime.fleet.scaler import Scaler
+
 REPLICAS = 3
 
 
@@ -180,12 +183,38 @@ def test_a_killed_controller_is_back_within_2_s_without_double_booking(fleet) ->
     end_everything(fleet)
 
 
+def test_min_idle_starts_a_replica_when_all_are_busy_and_retires_it_when_idle(fleet) -> None:
+    handles = list(fleet.replicas)
+
+    def start(index: int):
+        return launch.replica(index, fleet.command, fleet.controller, gpus=0)
+
+    scaler = Scaler(fleet.controller, start, handles, min_idle=1, floor=REPLICAS, ceiling=4)
+    with fleet.client() as http:
+        for _ in range(REPLICAS):
+            http.post("/sessions", json={})
+        wait_for(lambda: len(bindings(fleet)) == REPLICAS)
+        assert asyncio.run(scaler.step()) == 1 and len(handles) == REPLICAS + 1
+        extra = http.post("/sessions", json={}).json()["session_id"]
+        wait_for(lambda: bindings(fleet).get(extra) == "replica-3", timeout=30, interval=0.2)
+        assert_injective_and_true(fleet)
+    end_everything(fleet, REPLICAS + 1)
+    assert asyncio.run(scaler.step()) == -1 and len(handles) == REPLICAS
+    states = {r["name"]: r["state"] for r in fleet.snapshot()["replicas"]}
+    assert sum(state == "idle" for state in states.values()) == REPLICAS
+    assert asyncio.run(scaler.step()) == 0
+
+
 def test_a_removed_node_closes_its_sessions_and_gets_no_allocation(fleet) -> None:
     with fleet.client() as http:
         sids = [http.post("/sessions", json={}).json()["session_id"] for _ in range(REPLICAS)]
         wait_for(lambda: len(bindings(fleet)) == REPLICAS)
         worker = fleet.worker.node_id
-        (lost,) = [r["name"] for r in fleet.snapshot()["replicas"] if r["node"] == worker]
+        (lost,) = [
+            r["name"]
+            for r in fleet.snapshot()["replicas"]
+            if r["node"] == worker and r["state"] != "down"
+        ]
         started = fleet.snapshot()["controller_started_at"]
         lost_sid = next(sid for sid, name in bindings(fleet).items() if name == lost)
         removed_at = time.monotonic()

@@ -16,7 +16,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "dir", nargs="?", metavar="DIR", help="model directory with reactor.yaml (default: demo)"
     )
-    parser.add_argument("--replicas", type=int, default=None, help="replicas (default: GPUs, or 1)")
+    parser.add_argument(
+        "--replicas", type=int, default=None, help="replicas at start (default: GPUs, or 1)"
+    )
+    parser.add_argument(
+        "--min-idle",
+        type=int,
+        default=0,
+        help="start replicas to keep this many spare, up to --max-replicas (0: fixed size)",
+    )
+    parser.add_argument(
+        "--max-replicas",
+        type=int,
+        default=None,
+        help="most replicas --min-idle may start (default: --replicas)",
+    )
     parser.add_argument("--host", default="127.0.0.1", help="gateway address (127.0.0.1)")
     parser.add_argument("--port", type=int, default=8080, help="gateway port (8080)")
     parser.add_argument(
@@ -96,6 +110,7 @@ def main(args: argparse.Namespace) -> int:
     import uvicorn
 
     from .gateway import create_gateway
+    from .scaler import Scaler
     from .tokens import Credentials
 
     credentials = Credentials.from_env(args.api_keys)
@@ -124,16 +139,34 @@ def main(args: argparse.Namespace) -> int:
         args.drain_timeout,
         *args.replica_options,
     )
-    handles: list[Any] = [
-        launch.replica(i, command, controller, gpus=gpus, host=args.replica_host)
-        for i in range(replicas)
-    ]
+
+    def start(index: int) -> Any:
+        return launch.replica(index, command, controller, gpus=gpus, host=args.replica_host)
+
+    handles: list[Any] = [start(i) for i in range(replicas)]
+    scaler = Scaler(
+        controller,
+        start,
+        handles,
+        min_idle=args.min_idle,
+        floor=replicas,
+        ceiling=max(args.max_replicas or replicas, replicas),
+    )
     app = create_gateway(controller, credentials, hold=args.hold)
     print(f"reactor fleet: {replicas} replicas, {gpus:g} GPU each", flush=True)
     print(f"reactor fleet: gateway at http://{args.host}:{args.port}/", flush=True)
     config = uvicorn.Config(app, host=args.host, port=args.port, log_config=None)
+
+    async def serve() -> None:
+        scaling = asyncio.create_task(scaler.run()) if args.min_idle > 0 else None
+        try:
+            await uvicorn.Server(config).serve()
+        finally:
+            if scaling is not None:
+                scaling.cancel()
+
     try:
-        asyncio.run(uvicorn.Server(config).serve())
+        asyncio.run(serve())
     finally:
         launch.stop(handles, controller)
         ray.shutdown()
