@@ -105,6 +105,8 @@ def test_the_gateway_speaks_the_coordinator_api(fleet) -> None:
     assert httpx.post(url + "/tokens", headers={"Reactor-API-Key": "nope"}).status_code == 401
     assert httpx.post(url + "/sessions", json={}).status_code == 401
     auth = {"Authorization": f"Bearer {minted.json()['jwt']}"}
+    broken = httpx.post(url + "/sessions", headers=auth, content=b"{not json")
+    assert broken.status_code == 400 and "request body" in broken.json()["detail"]
     preflight = httpx.options(
         url + "/sessions",
         headers={"Origin": "http://app", "Access-Control-Request-Method": "POST"},

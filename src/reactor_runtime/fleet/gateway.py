@@ -141,7 +141,7 @@ def create_gateway(
     @app.post("/tokens")
     async def tokens(request: Request) -> JSONResponse:
         body = await _body(request)
-        expires_after = body.get("expires_after") if isinstance(body, dict) else None
+        expires_after = body.get("expires_after")
         if not isinstance(expires_after, int | float) or isinstance(expires_after, bool):
             expires_after = None
         try:
@@ -155,7 +155,7 @@ def create_gateway(
     async def create(request: Request) -> JSONResponse:
         authorise(request)
         body = await _body(request)
-        model = body.get("model") if isinstance(body, dict) else None
+        model = body.get("model")
         model = model if isinstance(model, dict) else {}
         sid = credentials.new_session_id()
         created = credentials.session_created(sid) or time.time()
@@ -207,7 +207,7 @@ def create_gateway(
     async def delete(sid: str, request: Request) -> Response:
         authorise(request)
         body = await _body(request)
-        reason = body.get("reason") if isinstance(body, dict) else None
+        reason = body.get("reason")
         if credentials.session_created(sid) is None:
             return _json({"detail": f"unknown session {sid!r}"}, 404)
         bindings.forget(sid)
@@ -273,11 +273,23 @@ def create_gateway(
     return app
 
 
-async def _body(request: Request) -> Any:
+async def _body(request: Request) -> dict[str, Any]:
+    """The request's JSON object; `{}` for an absent or `null` body.
+
+    Raises:
+        _Refusal: 413 past `MAX_BODY`, 400 for invalid JSON or a non-object.
+    """
     raw = await request.body()
-    if not raw.strip() or len(raw) > MAX_BODY:
+    if len(raw) > MAX_BODY:
+        raise _Refusal(413, f"request body: {len(raw)} bytes, at most {MAX_BODY} (limit MAX_BODY)")
+    if not raw.strip():
         return {}
     try:
-        return json.loads(raw)
-    except ValueError:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise _Refusal(400, f"request body: not valid JSON ({exc})") from None
+    if body is None:
         return {}
+    if not isinstance(body, dict):
+        raise _Refusal(400, f"request body: expected a JSON object, got {type(body).__name__}")
+    return body
