@@ -13,6 +13,13 @@ from typing import Any
 import numpy as np
 import pytest
 from aiortc import rtcrtpsender
+from aiortc.rtp import (
+    RTCP_PSFB_APP,
+    RtcpPsfbPacket,
+    RtcpReceiverInfo,
+    RtcpRrPacket,
+    pack_remb_fci,
+)
 
 from reactor_runtime import Output, ReactorModel, Video
 from reactor_runtime.session import Session
@@ -191,3 +198,45 @@ def test_the_history_keeps_packets_by_full_sequence_number_for_its_time_and_coun
     for n in range(200, 600):
         history[0] = Packet((65500 + n) % 65536)
     assert len(history) == 300
+
+
+async def test_a_viewers_remb_and_heavy_loss_lower_the_encoder_rate_in_place(
+    noise_hub, make_client, wait_until
+):
+    client = make_client(outputs=(("main_video", "video"),), labels=())
+    peer = await connect(client, noise_hub)
+    try:
+        recorder = client.recorder
+        # The test speaks for the client: its own estimator would send REMBs of its own.
+        recorder.receiver._RTCRtpReceiver__remote_bitrate_estimator = None
+        await wait_until(lambda: recorder.ssrc is not None, timeout=10)
+        pipeline = noise_hub._video["main_video"]
+        await wait_until(lambda: pipeline.bitrate("vp8") == 2_500_000, timeout=5)
+        forced = pipeline.keyframes_forced.get("vp8", 0)
+        rtcp_ssrc = recorder.receiver._RTCRtpReceiver__rtcp_ssrc
+
+        remb = RtcpPsfbPacket(fmt=RTCP_PSFB_APP, ssrc=rtcp_ssrc, media_ssrc=0)
+        remb.fci = pack_remb_fci(1_000_000, [recorder.ssrc])
+        await recorder.receiver._send_rtcp(remb)
+        await wait_until(lambda: pipeline.bitrate("vp8") == 1_000_000, timeout=3)
+
+        block = RtcpReceiverInfo(
+            ssrc=recorder.ssrc,
+            fraction_lost=64,  # 25 %
+            packets_lost=100,
+            highest_sequence=0,
+            jitter=0,
+            lsr=0,
+            dlsr=0,
+        )
+        await recorder.receiver._send_rtcp(RtcpRrPacket(ssrc=rtcp_ssrc, reports=[block]))
+        await wait_until(lambda: pipeline.bitrate("vp8") == 875_000, timeout=3)
+
+        track = peer.stats()["tracks"]["main_video"]
+        assert track["rate"]["remb"] == 1_000_000 and track["rate"]["fraction_lost"] == 0.25
+        assert pipeline.keyframes_forced.get("vp8", 0) == forced, "no keyframe for a rate"
+        stats = noise_hub.stats()
+        assert stats["video"]["main_video"]["rate_changes"]["vp8"] == 2
+        assert stats["loss"]["rembs"] >= 1
+    finally:
+        await peer.close("test over")

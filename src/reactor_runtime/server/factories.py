@@ -18,13 +18,14 @@ HubFactory = Callable[[Session], Any]
 
 
 def default_transport(
-    video_codec: str, peer_options: dict[str, Any]
+    video_codec: str, peer_options: dict[str, Any], hub_options: dict[str, Any] | None = None
 ) -> tuple[PeerFactory, HubFactory]:
     """Factories of `transport.ViewerPeer` and `transport.MediaHub` for a runtime.
 
     Args:
         video_codec: the hub's preferred video codec, "vp8" or "h264".
         peer_options: keyword arguments every peer gets (channel limits, liveness).
+        hub_options: keyword arguments the hub gets (its video bit rate range).
 
     Returns:
         The peer factory (it takes WIRE.md §2.5 ICE server dicts) and the hub factory.
@@ -37,6 +38,7 @@ def default_transport(
 
     def hub(session: Session) -> Any:
         options = {"video_codec": video_codec, "fps": float(session.model_class.fps)}
+        options.update(hub_options or {})
         return MediaHub(session, **{k: v for k, v in options.items() if k in accepted})
 
     def peer(*args: Any, ice_servers: list[dict[str, Any]], **kwargs: Any) -> Peer:

@@ -31,6 +31,8 @@ from .limit_options import add_arguments as add_limit_arguments
 from .limit_options import from_args as limits_from_args
 from .peer_options import add_arguments as add_peer_arguments
 from .peer_options import from_args as peer_options
+from .rate_options import add_arguments as add_rate_arguments
+from .rate_options import from_args as rate_options
 from .replica import Replica
 from .replica import add_arguments as add_replica_arguments
 from .runtime import Runtime
@@ -94,6 +96,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_access_arguments(parser)
     add_limit_arguments(parser)
     add_peer_arguments(parser)
+    add_rate_arguments(parser)
     add_replica_arguments(parser)
 
 
@@ -293,6 +296,7 @@ def main(args: argparse.Namespace) -> int:
             raise UsageError(str(exc)) from None
         try:
             peer = peer_options(args)
+            rates = rate_options(args)
         except ValueError as exc:
             raise UsageError(str(exc)) from None
         sock = _listen(args.host, args.port)
@@ -314,6 +318,7 @@ def main(args: argparse.Namespace) -> int:
         video_codec=args.video_codec,
         public_ip=args.public_ip,
         **peer,
+        **rates,
     )
     replica = Replica(runtime, drain_timeout=args.drain_timeout)
     try:

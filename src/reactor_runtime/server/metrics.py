@@ -189,6 +189,70 @@ def media_metrics(media: dict[str, Any]) -> Iterator[Metric]:
     for track, count in sorted(media.get("subscribers", {}).items()):
         subscribers.add_metric([track], count)
     yield subscribers
+    yield from rate_metrics(media)
+
+
+def rate_metrics(media: dict[str, Any]) -> Iterator[Metric]:
+    """Video rate control and loss recovery (`MediaHub.stats()`, `transport.rate_control`)."""
+    video = media.get("video", {})
+
+    def per_codec(family: Any, key: str) -> Metric:
+        for track, stats in sorted(video.items()):
+            for codec, value in sorted(stats.get(key, {}).items()):
+                if value is not None:
+                    family.add_metric([track, codec], value)
+        return family
+
+    labels = ["track", "codec"]
+    yield per_codec(
+        GaugeMetricFamily(
+            "reactor_video_bitrate", "Rate a video encoder works to, bit/s.", labels=labels
+        ),
+        "bitrate",
+    )
+    yield per_codec(
+        CounterMetricFamily(
+            "reactor_video_rate_changes",
+            "Encoder rate changes, applied in place (never with a keyframe).",
+            labels=labels,
+        ),
+        "rate_changes",
+    )
+    yield per_codec(
+        CounterMetricFamily(
+            "reactor_video_keyframe_requests",
+            "Keyframes asked of an encoder (viewers joining, PLI/FIR, overflows).",
+            labels=labels,
+        ),
+        "keyframe_requests",
+    )
+    yield per_codec(
+        CounterMetricFamily(
+            "reactor_video_keyframes_forced",
+            "Keyframes made for those requests (pending requests share one).",
+            labels=labels,
+        ),
+        "keyframes_forced",
+    )
+    lowest = GaugeMetricFamily(
+        "reactor_video_viewer_estimate_min",
+        "Lowest viewer rate estimate (REMB, loss) of a stream, bit/s.",
+        labels=labels,
+    )
+    for track, stats in sorted(video.items()):
+        for codec, rate in sorted(stats.get("rate", {}).items()):
+            if rate.get("lowest_estimate") is not None:
+                lowest.add_metric([track, codec], rate["lowest_estimate"])
+    yield lowest
+    loss = media.get("loss", {})
+    for key, doc in (
+        ("nacked", "Packets viewers reported lost (NACK)."),
+        ("retransmitted", "NACKed packets resent."),
+        ("missed", "NACKed packets no longer in the retransmission history (not resent)."),
+        ("keyframe_requests", "PLI and FIR received from viewers."),
+        ("rembs", "REMB bandwidth estimates received from viewers."),
+    ):
+        yield CounterMetricFamily(f"reactor_rtp_{key}", doc, value=loss.get(key, 0))
 
 
 def metrics_text(registry: CollectorRegistry) -> bytes:

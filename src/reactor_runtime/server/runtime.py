@@ -72,6 +72,8 @@ class Runtime:
         public_ip: str | None = None,
         channel_limits: ChannelLimits | None = None,
         liveness: LivenessSettings | None = None,
+        min_bitrate: int | None = None,
+        max_bitrate: int | None = None,
     ) -> None:
         """Prepare a runtime for `session`; the model loads on `begin_loading()`.
 
@@ -90,6 +92,9 @@ class Runtime:
             channel_limits: bounds on each viewer's data channels (default `ChannelLimits()`);
                 what they refuse and drop is counted in `channel_counters`.
             liveness: how fast a silent viewer is declared gone (default: 4 s).
+            min_bitrate: lowest video rate (bit/s) viewers' estimates may lead to
+                (default: `transport.rate_control.DEFAULT_MIN_BITRATE`).
+            max_bitrate: highest video rate (bit/s) of any stream (default: 10 Mbit/s).
         """
         self.session = session
         self.model_name = model_name or session.name
@@ -103,6 +108,9 @@ class Runtime:
         self.public_ip = public_ip
         self.channel_limits = channel_limits
         self.liveness = liveness
+        self.hub_options = {
+            k: v for k, v in (("min_bitrate", min_bitrate), ("max_bitrate", max_bitrate)) if v
+        }
         self.channel_counters: ChannelCounters | None = None
         self._session_id = NIL_SESSION_ID
         self.hub: Any = None
@@ -139,7 +147,7 @@ class Runtime:
         try:
             if self._peer_factory is None or self._hub_factory is None:
                 peer_factory, hub_factory = default_transport(
-                    self.video_codec, self._peer_options()
+                    self.video_codec, self._peer_options(), self.hub_options
                 )
                 self._peer_factory = self._peer_factory or peer_factory
                 self._hub_factory = self._hub_factory or hub_factory

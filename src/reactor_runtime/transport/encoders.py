@@ -20,6 +20,9 @@ from typing import Literal, TypeAlias
 import av
 import numpy as np
 
+from .libvpx_rate import LibvpxRate
+from .rate_control import DEFAULT_MAX_BITRATE, DEFAULT_MIN_BITRATE
+
 log = logging.getLogger(__name__)
 
 VideoCodec: TypeAlias = Literal["vp8", "h264"]
@@ -32,11 +35,12 @@ OPUS_FRAME = 960
 """Samples per Opus packet: 20 ms at 48 kHz."""
 
 REFERENCE_PIXELS = 1280 * 720
-REFERENCE_BITRATE = 8_000_000
-"""Target bit rate at 720p; other sizes scale by pixel count (FACTS.md: ~9 Mbit/s gives
-~41 dB luma PSNR on a textured 720p pattern)."""
-MIN_BITRATE = 600_000
-MAX_BITRATE = 20_000_000
+CEILING_BITRATE = 8_000_000
+"""Highest rate at 720p, other sizes scaled by pixel count: ~9 Mbit/s gives ~41 dB
+luma PSNR on a textured 720p pattern (FACTS.md); more buys little."""
+START_BITRATE = 2_500_000
+"""Rate at 720p (scaled by pixel count) before any viewer feedback: libwebrtc's top
+VP8 rate at 720p, and what most links carry; REMB then moves it (`rate_control`)."""
 KEYFRAME_SECONDS = 2.0
 """Longest gap between two keyframes. A viewer whose decoder is stuck and whose
 keyframe request went unanswered (the PLI or the keyframe lost, loss NACK could not
@@ -47,10 +51,18 @@ OPUS_EXPECTED_LOSS = 10
 libopus adds the redundancy in its SILK and hybrid modes (speech-like content)."""
 
 
-def target_bitrate(width: int, height: int) -> int:
-    """Bits per second for a `width` x `height` stream: 8 Mbit/s at 720p, scaled by area."""
-    scaled = REFERENCE_BITRATE * (width * height) / REFERENCE_PIXELS
-    return int(min(MAX_BITRATE, max(MIN_BITRATE, scaled)))
+def scaled_bitrate(rate: int, width: int, height: int) -> int:
+    """`rate` (meant for 720p) scaled to a `width` x `height` picture by pixel count."""
+    return int(rate * (width * height) / REFERENCE_PIXELS)
+
+
+def check_bitrates(min_bitrate: int, max_bitrate: int) -> None:
+    """Raise ValueError naming the bound unless 0 < `min_bitrate` <= `max_bitrate`."""
+    if not 0 < min_bitrate <= max_bitrate:
+        raise ValueError(
+            f"min_bitrate/max_bitrate: expected 0 < min_bitrate <= max_bitrate (bit/s), "
+            f"got {min_bitrate} and {max_bitrate}"
+        )
 
 
 def encoder_threads(width: int, height: int) -> int:
@@ -92,19 +104,63 @@ def rgb_to_yuv(rgb: np.ndarray) -> av.VideoFrame:
 class VideoEncoder:
     """A libav video encoder kept open across frames and rebuilt when the size changes.
 
-    `encode` is called from one worker thread only.
+    Its rate starts at `START_BITRATE` (scaled to the size) and follows `set_bitrate`
+    in place, without a keyframe, within `min_bitrate` and the size's ceiling
+    (`CEILING_BITRATE` scaled, at most `max_bitrate`). A size change reopens it (one
+    keyframe) at the rate it had. `encode` and `set_bitrate` are called from one
+    worker thread only.
     """
 
     codec_name: str = ""
     name: VideoCodec
 
-    def __init__(self, fps: float = 30.0) -> None:
+    def __init__(
+        self,
+        fps: float = 30.0,
+        min_bitrate: int = DEFAULT_MIN_BITRATE,
+        max_bitrate: int = DEFAULT_MAX_BITRATE,
+    ) -> None:
         """Prepare an encoder; the libav context opens on the first frame (its size)."""
+        check_bitrates(min_bitrate, max_bitrate)
         self.fps = fps
+        self.min_bitrate = min_bitrate
+        self.max_bitrate = max_bitrate
         self.context: av.VideoCodecContext | None = None
+        self.bitrate: int | None = None
+        """The rate worked to (bit/s); None before the first frame."""
+        self.ceiling = max_bitrate
         self.frames = 0
         self.keyframes = 0
         self.bytes = 0
+        self.rate_changes = 0
+        """Rate changes applied in place (never with a keyframe)."""
+        self.rate_refused = 0
+        """Rate changes this encoder could not apply in place (it kept its rate)."""
+
+    def bounds(self, width: int, height: int) -> tuple[int, int]:
+        """The lowest and highest rate (bit/s) for a `width` x `height` picture."""
+        ceiling = scaled_bitrate(CEILING_BITRATE, width, height)
+        return self.min_bitrate, max(self.min_bitrate, min(self.max_bitrate, ceiling))
+
+    def set_bitrate(self, bitrate: int) -> bool:
+        """Work to `bitrate` bit/s (clamped to `bounds`) from the next frame; no keyframe.
+
+        Returns:
+            True if the rate changed.
+        """
+        context = self.context
+        if context is None:
+            return False
+        low, high = self.bounds(context.width, context.height)
+        bitrate = max(low, min(high, int(bitrate)))
+        if bitrate == self.bitrate:
+            return False
+        if not self._change_rate(context, bitrate):
+            self.rate_refused += 1
+            return False
+        self.bitrate = bitrate
+        self.rate_changes += 1
+        return True
 
     def encode(self, frame: av.VideoFrame, pts: int, keyframe: bool = False) -> list[av.Packet]:
         """Encode one yuv420p frame presented at `pts` (1/90000 s).
@@ -133,6 +189,10 @@ class VideoEncoder:
         return packets
 
     def _open(self, width: int, height: int) -> av.VideoCodecContext:
+        low, high = self.bounds(width, height)
+        start = self.bitrate or scaled_bitrate(START_BITRATE, width, height)
+        self.bitrate = max(low, min(high, start))
+        self.ceiling = high
         context = av.CodecContext.create(self.codec_name, "w")
         context.width = width
         context.height = height
@@ -142,21 +202,29 @@ class VideoEncoder:
         fps = fractions.Fraction(round(self.fps * 1000), 1000)
         context.framerate = fps
         context.time_base = 1 / fps
-        context.bit_rate = target_bitrate(width, height)
+        context.bit_rate = self.bitrate
         context.gop_size = max(1, round(self.fps * KEYFRAME_SECONDS))
         context.thread_count = encoder_threads(width, height)
         self._configure(context)
         context.open()
+        self._opened(context)
         log.debug(
-            "%s encoder opened at %dx%d, %.1f Mbit/s",
+            "%s encoder opened at %dx%d, %.2f Mbit/s (ceiling %.2f)",
             self.name,
             width,
             height,
-            context.bit_rate / 1e6,
+            self.bitrate / 1e6,
+            high / 1e6,
         )
         return context
 
     def _configure(self, context: av.VideoCodecContext) -> None:
+        raise NotImplementedError
+
+    def _opened(self, context: av.VideoCodecContext) -> None:
+        """Called once the context is open."""
+
+    def _change_rate(self, context: av.VideoCodecContext, bitrate: int) -> bool:
         raise NotImplementedError
 
 
@@ -166,10 +234,26 @@ class Vp8Encoder(VideoEncoder):
     codec_name = "libvpx"
     name: VideoCodec = "vp8"
 
-    def __init__(self, fps: float = 30.0, cpu_used: int = -8) -> None:
+    def __init__(
+        self,
+        fps: float = 30.0,
+        min_bitrate: int = DEFAULT_MIN_BITRATE,
+        max_bitrate: int = DEFAULT_MAX_BITRATE,
+        cpu_used: int = -8,
+    ) -> None:
         """Prepare a VP8 encoder; `cpu_used` trades quality for speed (-16 fastest)."""
-        super().__init__(fps)
+        super().__init__(fps, min_bitrate, max_bitrate)
         self.cpu_used = cpu_used
+        self._rate: LibvpxRate | None = None
+
+    def _opened(self, context: av.VideoCodecContext) -> None:
+        self._rate = LibvpxRate.attach(context)
+
+    def _change_rate(self, context: av.VideoCodecContext, bitrate: int) -> bool:
+        if self._rate is None:
+            return False
+        self._rate.set(bitrate)
+        return True
 
     def _configure(self, context: av.VideoCodecContext) -> None:
         rate = str(context.bit_rate)
@@ -195,13 +279,18 @@ class Vp8Encoder(VideoEncoder):
 
 
 class H264Encoder(VideoEncoder):
-    """libx264 `ultrafast` + `zerolatency` (constrained baseline, no B-frames)."""
+    """libx264 `ultrafast` + `zerolatency` (constrained baseline, no B-frames).
+
+    Opened with its VBV at the size's ceiling, then given its working rate: x264
+    follows a `bit_rate` lowered below the rate it opened at, in place and without a
+    keyframe (FACTS.md), so every later rate fits under that ceiling.
+    """
 
     codec_name = "libx264"
     name: VideoCodec = "h264"
 
     def _configure(self, context: av.VideoCodecContext) -> None:
-        rate = context.bit_rate
+        context.bit_rate = self.ceiling
         context.options = {
             "preset": "ultrafast",
             "tune": "zerolatency",
@@ -209,18 +298,33 @@ class H264Encoder(VideoEncoder):
             # A forced keyframe must be an IDR with SPS/PPS, or a viewer that joins
             # mid-stream cannot start decoding from it.
             "forced-idr": "1",
-            "maxrate": str(int(rate * 1.2)),
-            "bufsize": str(rate),
+            "maxrate": str(self.ceiling),
+            # An eighth of a second at the ceiling: a burst above the working rate
+            # stays short (measured: 2.5 Mbit/s under an 8 Mbit/s ceiling, 1 s means
+            # 2.5x the rate in the first second, 1/8 s means 1.3x).
+            "bufsize": str(self.ceiling // 8),
             "x264-params": "repeat-headers=1:scenecut=0",
         }
 
+    def _opened(self, context: av.VideoCodecContext) -> None:
+        context.bit_rate = self.bitrate
 
-def video_encoder(codec: VideoCodec, fps: float = 30.0) -> VideoEncoder:
-    """A fresh encoder for `codec` ("vp8" or "h264")."""
+    def _change_rate(self, context: av.VideoCodecContext, bitrate: int) -> bool:
+        context.bit_rate = bitrate
+        return True
+
+
+def video_encoder(
+    codec: VideoCodec,
+    fps: float = 30.0,
+    min_bitrate: int = DEFAULT_MIN_BITRATE,
+    max_bitrate: int = DEFAULT_MAX_BITRATE,
+) -> VideoEncoder:
+    """A fresh encoder for `codec` ("vp8" or "h264") working within the given rates."""
     if codec == "vp8":
-        return Vp8Encoder(fps)
+        return Vp8Encoder(fps, min_bitrate, max_bitrate)
     if codec == "h264":
-        return H264Encoder(fps)
+        return H264Encoder(fps, min_bitrate, max_bitrate)
     raise ValueError(f"unknown video codec {codec!r}; expected one of {VIDEO_CODECS}")
 
 

@@ -23,9 +23,15 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import av
 
-from .encoders import OPUS_FRAME, VideoCodec
+from .encoders import (
+    OPUS_FRAME,
+    VideoCodec,
+    check_bitrates,
+)
 from .pipelines import AudioPipeline, VideoPipeline
+from .rate_control import DEFAULT_MAX_BITRATE, DEFAULT_MIN_BITRATE, ViewerEstimate
 from .rtcp_sync import MediaClock
+from .rtp_sender import LossCounters
 
 if TYPE_CHECKING:
     from ..media.frames import PacedFrame
@@ -46,6 +52,7 @@ class Subscriber(Protocol):
     name: str
     kind: str
     codec: VideoCodec | None
+    estimate: ViewerEstimate
 
     def push(self, packet: av.Packet) -> None:
         """Queue one packet for the viewer; never blocks."""
@@ -61,7 +68,12 @@ class MediaHub:
     """
 
     def __init__(
-        self, session: Session, video_codec: VideoCodec = "vp8", fps: float = 30.0
+        self,
+        session: Session,
+        video_codec: VideoCodec = "vp8",
+        fps: float = 30.0,
+        min_bitrate: int = DEFAULT_MIN_BITRATE,
+        max_bitrate: int = DEFAULT_MAX_BITRATE,
     ) -> None:
         """Serve `session`'s output tracks.
 
@@ -70,9 +82,20 @@ class MediaHub:
             video_codec: The codec offered first to viewers ("vp8" or "h264"); VP8 stays
                 available as a fallback because the official Python client offers no H.264.
             fps: The frame rate encoder rate control assumes.
+            min_bitrate: The lowest rate (bit/s) viewers' estimates may push a video
+                stream to (`--min-bitrate`).
+            max_bitrate: The highest rate (bit/s) of any video stream (`--max-bitrate`).
+
+        Raises:
+            ValueError: a bad codec or bit rate range (the message names the argument).
         """
         if video_codec not in ("vp8", "h264"):
             raise ValueError(f"video_codec must be 'vp8' or 'h264', got {video_codec!r}")
+        check_bitrates(min_bitrate, max_bitrate)
+        self.min_bitrate = min_bitrate
+        self.max_bitrate = max_bitrate
+        self.loss = LossCounters()
+        """NACKs, retransmissions, keyframe requests and REMBs of every viewer's sender."""
         self.session = session
         self.video_codec: VideoCodec = video_codec
         self.fps = fps
@@ -107,7 +130,9 @@ class MediaHub:
             return
         loop = self._loop = asyncio.get_running_loop()
         for name in self.video_tracks:
-            pipeline = VideoPipeline(name, self.fps, loop, self._deliver_video)
+            pipeline = VideoPipeline(
+                name, self.fps, loop, self._deliver_video, self.min_bitrate, self.max_bitrate
+            )
             pipeline.start()
             self._video[name] = pipeline
         for name, channels in self.audio_channels.items():
@@ -140,6 +165,8 @@ class MediaHub:
         if track.name not in self._video and track.name not in self._audio:
             raise ValueError(f"no output track {track.name!r} in this session")
         self._subscribers.setdefault((track.name, track.codec), set()).add(track)
+        if track.codec is not None and track.name in self._video:
+            self._video[track.name].rate(track.codec).add(track.estimate)
         self._update(track.name)
         if track.kind == "video" and track.codec is not None:
             self.request_keyframe(track.name, track.codec)
@@ -149,7 +176,14 @@ class MediaHub:
         subscribers = self._subscribers.get((track.name, track.codec))
         if subscribers is not None:
             subscribers.discard(track)
+            if track.codec is not None and track.name in self._video:
+                self._video[track.name].rate(track.codec).discard(track.estimate)
             self._update(track.name)
+
+    def bitrate(self, name: str, codec: VideoCodec) -> int | None:
+        """The rate (bit/s) video track `name` is encoded at in `codec`, if it is."""
+        pipeline = self._video.get(name)
+        return None if pipeline is None else pipeline.bitrate(codec)
 
     def request_keyframe(self, name: str, codec: VideoCodec) -> None:
         """Ask for a keyframe on video track `name` in `codec` (PLI, FIR, a viewer joining)."""
@@ -258,4 +292,5 @@ class MediaHub:
                 f"{n}/{c}" if c else n: len(s) for (n, c), s in self._subscribers.items()
             },
             "inputs": dict(self._input_owners),
+            "loss": self.loss.as_dict(),
         }

@@ -21,9 +21,11 @@ from .encoders import (
     OpusEncoder,
     VideoCodec,
     VideoEncoder,
+    check_bitrates,
     rgb_to_yuv,
     video_encoder,
 )
+from .rate_control import DEFAULT_MAX_BITRATE, DEFAULT_MIN_BITRATE, StreamRate
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +44,7 @@ class VideoPipeline:
 
     When the encoder is still busy with the previous picture, a newer one replaces the
     waiting one (counted in `skipped`): the stream stays live instead of falling behind.
+    Before each picture, each codec's encoder takes the rate its `StreamRate` decides.
     """
 
     def __init__(
@@ -50,8 +53,19 @@ class VideoPipeline:
         fps: float,
         loop: asyncio.AbstractEventLoop,
         deliver: Callable[[str, VideoCodec, list[av.Packet]], None],
+        min_bitrate: int = DEFAULT_MIN_BITRATE,
+        max_bitrate: int = DEFAULT_MAX_BITRATE,
     ) -> None:
-        """Prepare the pipeline of track `name`; `deliver` runs on `loop`."""
+        """Prepare the pipeline of track `name`; `deliver` runs on `loop`.
+
+        Raises:
+            ValueError: the bit rate range is empty (the message names the bounds).
+        """
+        check_bitrates(min_bitrate, max_bitrate)
+        self.min_bitrate = min_bitrate
+        self.max_bitrate = max_bitrate
+        self.rates: dict[VideoCodec, StreamRate] = {}
+        """Each codec's rate decision (the hub adds its viewers' estimates to it)."""
         self.name = name
         self.fps = fps
         self.loop = loop
@@ -102,6 +116,18 @@ class VideoPipeline:
             self.keyframe_requests[codec] = self.keyframe_requests.get(codec, 0) + 1
             self._keyframe_requests.add(codec)
 
+    def rate(self, codec: VideoCodec) -> StreamRate:
+        """The rate decision of `codec`'s stream (made on first use)."""
+        rate = self.rates.get(codec)
+        if rate is None:
+            rate = self.rates[codec] = StreamRate()
+        return rate
+
+    def bitrate(self, codec: VideoCodec) -> int | None:
+        """The rate `codec`'s encoder works to (bit/s), None before it opened."""
+        encoder = self._encoders.get(codec)
+        return None if encoder is None else encoder.bitrate
+
     def stats(self) -> dict[str, Any]:
         """Counters and mean per-picture timings (ms)."""
         n = max(self.encoded, 1)
@@ -116,6 +142,9 @@ class VideoPipeline:
             "keyframes": {c: e.keyframes for c, e in encoders},
             "keyframe_requests": dict(self.keyframe_requests),
             "keyframes_forced": dict(self.keyframes_forced),
+            "bitrate": {c: e.bitrate for c, e in encoders},
+            "rate_changes": {c: e.rate_changes for c, e in encoders},
+            "rate": {c: r.stats() for c, r in list(self.rates.items())},
         }
 
     def _take(self) -> tuple[np.ndarray, int, set[VideoCodec], set[VideoCodec]] | None:
@@ -157,7 +186,10 @@ class VideoPipeline:
                 for codec in sorted(codecs):
                     encoder = self._encoders.get(codec)
                     if encoder is None:
-                        encoder = self._encoders[codec] = video_encoder(codec, self.fps)
+                        encoder = self._encoders[codec] = video_encoder(
+                            codec, self.fps, self.min_bitrate, self.max_bitrate
+                        )
+                    self._follow_rate(codec, encoder)
                     packets = encoder.encode(frame, pts, keyframe=codec in forced)
                     if packets:
                         self.loop.call_soon_threadsafe(self.deliver, self.name, codec, packets)
@@ -169,6 +201,16 @@ class VideoPipeline:
                 return
             except Exception:
                 log.exception("video track %r: encoding a picture failed; skipped", self.name)
+
+    def _follow_rate(self, codec: VideoCodec, encoder: VideoEncoder) -> None:
+        rate = self.rates.get(codec)
+        context = encoder.context
+        if rate is None or context is None or encoder.bitrate is None:
+            return
+        low, high = encoder.bounds(context.width, context.height)
+        wanted = rate.decide(encoder.bitrate, low, high)
+        if wanted is not None:
+            encoder.set_bitrate(wanted)
 
 
 class AudioPipeline:

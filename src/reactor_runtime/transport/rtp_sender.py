@@ -26,6 +26,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from aiortc import RTCRtpSender
@@ -62,6 +63,21 @@ _PRIVATE = (
     "_RTCRtpSender__rtx_sequence_number",
     "_RTCRtpSender__rtp_header_extensions_map",
 )
+
+
+@dataclass
+class LossCounters:
+    """Loss recovery and feedback summed over every viewer's sender (for `/metrics`)."""
+
+    nacked: int = 0
+    retransmitted: int = 0
+    missed: int = 0
+    keyframe_requests: int = 0
+    rembs: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        """The counters by name."""
+        return asdict(self)
 
 
 class PacketHistory:
@@ -137,6 +153,7 @@ class SenderBridge:
         on_remb: Callable[[int], None] | None = None,
         on_report: Callable[[float], None] | None = None,
         history: PacketHistory | None = None,
+        totals: LossCounters | None = None,
     ) -> None:
         """Prepare the bridge of `sender`; nothing changes until `install()`.
 
@@ -147,12 +164,14 @@ class SenderBridge:
             on_report: Called with the fraction lost (0..1) of each receiver report
                 block about this sender.
             history: The retransmission history (default: `HISTORY_SECONDS`).
+            totals: Counters shared with other bridges, added to as well as this one's.
         """
         self.sender = sender
         self.on_keyframe_request = on_keyframe_request
         self.on_remb = on_remb
         self.on_report = on_report
         self.history = history or PacketHistory()
+        self.totals = totals or LossCounters()
         self.nacked = 0
         self.retransmitted = 0
         self.missed = 0
@@ -189,6 +208,7 @@ class SenderBridge:
                 await self.retransmit(seq)
         elif isinstance(packet, RtcpPsfbPacket) and packet.fmt in (RTCP_PSFB_PLI, RTCP_PSFB_FIR):
             self.keyframe_requests += 1
+            self.totals.keyframe_requests += 1
             self.on_keyframe_request()
         elif isinstance(packet, RtcpPsfbPacket) and packet.fmt == RTCP_PSFB_APP:
             self._remb(packet.fci)
@@ -206,9 +226,11 @@ class SenderBridge:
     async def retransmit(self, seq: int) -> None:
         """Resend the packet with sequence number `seq` (any integer; wrapped at 65536)."""
         self.nacked += 1
+        self.totals.nacked += 1
         packet = self.history.get(seq)
         if packet is None:
             self.missed += 1
+            self.totals.missed += 1
             return
         sender: Any = self.sender
         rtx_type = sender._RTCRtpSender__rtx_payload_type
@@ -224,6 +246,7 @@ class SenderBridge:
         except ConnectionError:
             return
         self.retransmitted += 1
+        self.totals.retransmitted += 1
 
     def _remb(self, fci: bytes) -> None:
         try:
@@ -232,6 +255,7 @@ class SenderBridge:
             return  # another application-layer feedback message, not REMB
         if self.sender._ssrc in ssrcs:
             self.rembs += 1
+            self.totals.rembs += 1
             self.remb = bitrate
             if self.on_remb is not None:
                 self.on_remb(bitrate)

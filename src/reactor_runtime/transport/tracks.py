@@ -27,6 +27,7 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from ..media.input_buffer import InputFrame
 from .encoders import AUDIO_RATE, VideoCodec
 from .pipelines import KEYFRAME_MIN_INTERVAL
+from .rate_control import ViewerEstimate
 from .rtp_sender import SenderBridge
 
 if TYPE_CHECKING:
@@ -62,6 +63,8 @@ class OutboundTrack(MediaStreamTrack):
         self.dropped = 0
         self.last_sent: float | None = None
         self.bridge: SenderBridge | None = None
+        self.estimate = ViewerEstimate()
+        """What this viewer can take (its REMB and reported loss), for the hub's rate."""
         self.keyframe_requests_shared = 0
         """Viewer keyframe requests answered by a keyframe it had just been sent."""
         self._last_keyframe: float | None = None
@@ -130,10 +133,18 @@ class OutboundTrack(MediaStreamTrack):
     def attach_sender(self, sender: RTCRtpSender) -> SenderBridge:
         """Bend the video `sender` carrying this track (see `rtp_sender`), before it starts."""
         bridge = self.bridge = SenderBridge(
-            sender, on_keyframe_request=self.remote_keyframe_request
+            sender,
+            on_keyframe_request=self.remote_keyframe_request,
+            on_remb=self.estimate.on_remb,
+            on_report=self._on_loss,
+            totals=self.hub.loss,
         )
         bridge.install()
         return bridge
+
+    def _on_loss(self, fraction: float) -> None:
+        sending = self.hub.bitrate(self.name, self.codec) if self.codec else None
+        self.estimate.on_loss(fraction, sending)
 
     def remote_keyframe_request(self) -> None:
         """The viewer's decoder asked for a keyframe (RTCP PLI/FIR).
@@ -175,6 +186,7 @@ class OutboundTrack(MediaStreamTrack):
         if self.bridge is not None:
             stats["rtp"] = self.bridge.stats()
             stats["keyframe_requests_shared"] = self.keyframe_requests_shared
+            stats["rate"] = self.estimate.stats()
         return stats
 
     def _want_keyframe(self) -> None:
