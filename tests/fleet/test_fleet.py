@@ -18,7 +18,9 @@ import ray
 from fleet_harness import wait_for
 
 from reactor_runtime.fleet import launch
+from reactor_runtime.fleet.gateway import create_gateway
 from reactor_runtime.fleet.scaler import Scaler
+from reactor_runtime.fleet.tokens import Credentials
 
 REPLICAS = 3
 
@@ -140,6 +142,24 @@ def test_the_gateway_speaks_the_coordinator_api(fleet) -> None:
     assert "reactor_fleet_allocations_total" in metrics
     assert "reactor_fleet_proxy_seconds_count" in metrics
     fleet.wait_idle(REPLICAS)
+
+
+def test_in_dev_mode_the_gateway_root_sends_each_browser_to_a_page_of_its_own(fleet) -> None:
+    app = create_gateway(fleet.controller, Credentials())
+
+    async def visit() -> None:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://gw") as http:
+            first, second = await http.get("/"), await http.get("/")
+            assert first.status_code == second.status_code == 303
+            assert first.headers["location"] != second.headers["location"]
+            page = await http.get(first.headers["location"])
+            assert page.status_code == 200 and "app.js" in page.text
+            assert (await http.get("/l/forged-slot/")).status_code == 404
+            assert (await http.post("/l/forged-slot/start_session")).status_code == 404
+
+    asyncio.run(visit())
+    assert httpx.get(fleet.gateway.url + "/").status_code == 404  # keys configured: POST /slots
 
 
 def test_a_killed_replica_process_closes_its_session_within_3_s_and_comes_back(fleet) -> None:

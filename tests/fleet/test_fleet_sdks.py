@@ -128,3 +128,62 @@ def mint_token(net: PrivateNetwork) -> str:
     )
     assert done.returncode == 0, done.stderr
     return done.stdout.strip()
+
+
+def new_page_url(net: PrivateNetwork) -> str:
+    """`POST /slots` with a token: a page of its own for one browser (COORDINATOR.md §9)."""
+    code = (
+        "import sys,urllib.request,json;"
+        "r=urllib.request.Request(sys.argv[1],data=b'',method='POST',"
+        "headers={'Authorization':'Bearer '+sys.argv[2]});"
+        "print(json.load(urllib.request.urlopen(r,timeout=5))['url'])"
+    )
+    done = net.run(
+        [sys.executable, "-c", code, GATEWAY + "/slots", mint_token(net)],
+        capture_output=True,
+        text=True,
+        timeout=10,
+    )
+    assert done.returncode == 0, done.stderr
+    return GATEWAY + done.stdout.strip()
+
+
+def test_two_browsers_on_our_page_get_two_sessions_on_two_replicas(gateway) -> None:
+    sync_api = pytest.importorskip("playwright.sync_api")
+    from web.viewer import launch
+
+    urls = [new_page_url(gateway), new_page_url(gateway)]
+    assert urls[0] != urls[1]
+    with sync_api.sync_playwright() as pw:
+        browser = launch(pw, gateway, [GATEWAY])
+        try:
+            pages = [browser.new_context().new_page() for _ in urls]
+            for page, url in zip(pages, urls, strict=True):
+                page.goto(url)
+            for page in pages:
+                page.wait_for_function(
+                    "() => window.reactorPage?.connection.state === 'connected'", timeout=20_000
+                )
+                page.wait_for_function(
+                    "() => document.querySelector('video')?.videoWidth === 64", timeout=10_000
+                )
+            sessions = [
+                p.evaluate("window.reactorPage.connection.descriptor.session_id") for p in pages
+            ]
+            assert len(set(sessions)) == 2
+            metrics = gateway.run(
+                [sys.executable, "-c", _GET, GATEWAY + "/metrics"], capture_output=True, text=True
+            ).stdout
+            assert 'reactor_fleet_replicas{state="busy"} 2.0' in metrics
+        finally:
+            browser.close()
+    # Closed pages leave orphans (the replicas end them after --orphan-timeout); a slot's
+    # stop_session ends its session at once.
+    code = "import sys,urllib.request; urllib.request.urlopen(urllib.request.Request(sys.argv[1], method='POST'), timeout=5)"
+    for url in urls:
+        done = gateway.run([sys.executable, "-c", code, url + "stop_session"], timeout=10)
+        assert done.returncode == 0
+    deadline = time.monotonic() + 10
+    while not both_replicas_idle(gateway):
+        assert time.monotonic() < deadline, "stop_session did not free the replicas"
+        time.sleep(0.2)

@@ -45,6 +45,7 @@ class Controller:
         self.started_at = time.time()
         self._http: httpx.AsyncClient | None = None
         self._events: dict[str, asyncio.Event] = {}
+        self._slots: dict[str, str] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._ticker: asyncio.Task[None] | None = None
 
@@ -94,6 +95,23 @@ class Controller:
         if was == "ACTIVE" and session.replica is not None:
             await self._stop_on(session.replica, sid, reason)
         return True
+
+    async def open_slot(self, slot: str, sid: str, created: float) -> str:
+        """The live session of page slot `slot` (`slots.py`), or `sid`, queued for it now."""
+        self._ensure()
+        current = await self.slot_session(slot)
+        if current is not None:
+            return current
+        self._slots[slot] = sid
+        self.tables.create(sid, created)
+        self._dispatch()
+        return sid
+
+    async def slot_session(self, slot: str) -> str | None:
+        """The session of `slot`, unless it ended."""
+        sid = self._slots.get(slot)
+        session = self.tables.sessions.get(sid) if sid is not None else None
+        return sid if session is not None and session.state != "CLOSED" else None
 
     async def snapshot(self) -> dict[str, Any]:
         """Replicas, sessions, queue and counters (`GET /fleet`)."""
@@ -192,6 +210,7 @@ class Controller:
                 for sid in ended:
                     self._wake(sid)
                 self.tables.forget_old()
+                self._slots = {k: v for k, v in self._slots.items() if v in self.tables.sessions}
                 self._dispatch()
             except Exception:
                 log.exception("controller housekeeping failed")

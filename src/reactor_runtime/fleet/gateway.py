@@ -33,6 +33,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from .. import __version__
 from ..server.cors import CorsMiddleware
 from .metrics import GatewayMetrics
+from .slots import SLOT_HOLD, add_slot_routes
 from .tokens import AuthError, Credentials
 
 log = logging.getLogger(__name__)
@@ -109,8 +110,13 @@ def create_gateway(
     *,
     hold: float = HOLD,
     cluster: str = "reactor-fleet",
+    slot_hold: float = SLOT_HOLD,
 ) -> FastAPI:
-    """The gateway app over `controller` (a Ray actor handle of `Controller`)."""
+    """The gateway app over `controller` (a Ray actor handle of `Controller`).
+
+    `hold` is how long a pending poll waits; `slot_hold` how long a local-mode
+    `start_session` does (`slots.py`).
+    """
     app = FastAPI(title="reactor fleet gateway", version=__version__)
     app.add_middleware(CorsMiddleware)
     app.add_middleware(_Slashes)
@@ -217,6 +223,10 @@ def create_gateway(
     @app.api_route("/sessions/{sid}/transport/webrtc/{rest:path}", methods=["GET", "POST", "PUT"])
     async def proxy(sid: str, rest: str, request: Request) -> Response:
         authorise(request)
+        return await forward(sid, f"sessions/{sid}/transport/webrtc/{rest}", request)
+
+    async def forward(sid: str, path: str, request: Request) -> Response:
+        """Proxy `request` to `path` on the replica running `sid` (404 when none)."""
         started = time.perf_counter()
         url = None
         if credentials.session_created(sid) is not None:
@@ -231,7 +241,7 @@ def create_gateway(
             for k, v in request.headers.items()
             if k.lower() in _FORWARDED or k.lower().startswith(_FORWARDED_PREFIX)
         }
-        target = f"{url}/sessions/{sid}/transport/webrtc/{rest}"
+        target = f"{url}/{path}"
         try:
             answer = await http.request(request.method, target, content=body, headers=headers)
         except httpx.HTTPError as exc:
@@ -245,6 +255,8 @@ def create_gateway(
         metrics.proxied(time.perf_counter() - started)
         kept = {k: v for k, v in answer.headers.items() if k.lower() == "content-type"}
         return Response(answer.content, status_code=answer.status_code, headers=kept)
+
+    add_slot_routes(app, controller, credentials, forward, hold=slot_hold)
 
     @app.get("/fleet")
     async def fleet(request: Request) -> JSONResponse:

@@ -23,7 +23,9 @@ function tokenInAddress() {
     return found[1];
   }
 }
-const connection = new Connection(location.origin, tokenInAddress());
+// Served under a path (a fleet gateway's /l/<slot>/), the runtime's routes are under it too.
+const base = location.origin + location.pathname.replace(/\/[^/]*$/, "");
+const connection = new Connection(base, tokenInAddress());
 // A handle for people poking at the page from devtools, and for the browser tests.
 const page = (window.reactorPage = { connection, stats: null, messages: 0, muted: false });
 const statCells = renderStatsTable($("stats"));
