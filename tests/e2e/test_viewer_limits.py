@@ -167,3 +167,17 @@ async def test_reactor_run_flags_bound_data_channel_messages_and_metrics_count_t
         too_large = 'reactor_datachannel_refused_total{reason="too_large"}'
         assert _metric(served.url, too_large) == 1
         assert _metric(served.url, 'reactor_datachannel_dropped_total{reason="sctp_backlog"}') == 0
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "says"),
+    [
+        ("--dc-rate", "0", "--dc-rate: expected > 0, got 0"),
+        ("--viewer-timeout", "0.5", "--viewer-timeout: expected >= 2 s"),
+    ],
+)
+def test_reactor_run_refuses_limits_that_would_break_viewers(flag, value, says):
+    argv = [sys.executable, "-m", "reactor_runtime.cli", "run", str(AUDIO_ONLY_MODEL)]
+    done = subprocess.run([*argv, "--port", "0", flag, value], capture_output=True, text=True)
+    assert done.returncode == 2
+    assert says in done.stderr

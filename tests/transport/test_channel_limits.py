@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections import Counter
 
 import pytest
@@ -141,7 +142,12 @@ async def test_nothing_is_queued_past_the_outbound_backlog_of_a_client_that_does
 async def test_sctp_chunks_past_the_backlog_are_refused_unacknowledged(
     make_peer, make_client, wait_until
 ):
-    limits = ChannelLimits(max_message_bytes=4_000, byte_burst=4_000, max_sctp_backlog=20_000)
+    limits = ChannelLimits(
+        max_message_bytes=4_000,
+        byte_burst=4_000,
+        max_sctp_backlog=20_000,
+        sctp_bytes_per_second=1e9,
+    )
     client, peer = await connected(make_peer, make_client, limits)
     server_sctp = peer.pc.sctp
     window = server_sctp._advertised_rwnd
@@ -155,3 +161,27 @@ async def test_sctp_chunks_past_the_backlog_are_refused_unacknowledged(
     seen = len(client.frames["main_video"])
     await client.wait_frames("main_video", seen + 10)
     assert peer.state == "connected"
+
+
+async def test_a_connection_over_its_sctp_byte_rate_is_slowed_down_not_cut(
+    make_peer, make_client, wait_until
+):
+    rate = 40_000
+    limits = ChannelLimits(
+        max_message_bytes=10_000,
+        byte_burst=20_000,
+        bytes_per_second=1e9,
+        frames_per_second=1e9,
+        max_sctp_backlog=20_000,
+        sctp_bytes_per_second=rate,
+    )
+    client, peer = await connected(make_peer, make_client, limits)
+    started = time.monotonic()
+    for _ in range(6):  # 60 kB at once: three times the burst
+        client.channels["data"].send(b"\x80" * 10_000)
+    router = peer.router
+    await wait_until(lambda: router.received == 6, timeout=15)
+    elapsed = time.monotonic() - started
+    assert router.counters.dropped["sctp_rate"] > 0
+    assert elapsed >= (60_000 - 20_000) / rate * 0.9, "the sender was slowed to the rate"
+    assert peer.state == "connected" and router.malformed == 6

@@ -110,7 +110,13 @@ def limit_metrics(counts: LimitCounter) -> Iterator[Metric]:
 
 
 DATACHANNEL_REFUSALS = ("too_large", "rate_limited", "byte_rate_limited", "request_id_too_long")
-DATACHANNEL_DROPS = ("unanswered", "error_reply_rate", "outbound_backlog", "sctp_backlog")
+DATACHANNEL_DROPS = (
+    "unanswered",
+    "error_reply_rate",
+    "outbound_backlog",
+    "sctp_backlog",
+    "sctp_rate",
+)
 
 
 def datachannel_metrics(counters: Any) -> Iterator[Metric]:

@@ -14,6 +14,8 @@ DEFAULT_MAX_MESSAGE = 262_144
 DEFAULT_RATE = 50.0
 DEFAULT_BYTE_RATE = 1_048_576
 DEFAULT_VIEWER_TIMEOUT = 4.0
+MIN_VIEWER_TIMEOUT = 2.0
+"""Seconds: below this a host busy for a moment (GC, a model step) loses healthy viewers."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -62,6 +64,14 @@ def from_args(args: argparse.Namespace) -> dict[str, Any]:
     max_message = args.dc_max_message
     if max_message < 1:
         raise ValueError(f"--dc-max-message: expected >= 1 byte, got {max_message}")
+    for flag, value in (("--dc-rate", args.dc_rate), ("--dc-byte-rate", args.dc_byte_rate)):
+        if not value > 0:
+            raise ValueError(f"{flag}: expected > 0, got {value:g}")
+    if not args.viewer_timeout >= MIN_VIEWER_TIMEOUT:
+        raise ValueError(
+            f"--viewer-timeout: expected >= {MIN_VIEWER_TIMEOUT:g} s (shorter reaps viewers "
+            f"on a busy host), got {args.viewer_timeout:g}"
+        )
     limits = ChannelLimits(
         max_message_bytes=max_message,
         frames_per_second=args.dc_rate,
@@ -69,6 +79,7 @@ def from_args(args: argparse.Namespace) -> dict[str, Any]:
         bytes_per_second=args.dc_byte_rate,
         byte_burst=max(BYTE_BURST, 2 * max_message),
         max_sctp_backlog=max(ChannelLimits.max_sctp_backlog, 2 * max_message),
+        sctp_bytes_per_second=2 * args.dc_byte_rate,
     )
     timeout = args.viewer_timeout
     interval = min(PROBE_INTERVAL, timeout / 4)

@@ -104,7 +104,6 @@ class ChannelRouter:
         if family is not None:
             self.latch.decide(family)
         self.channels: dict[str, RTCDataChannel] = {}
-        self.last_frame_at: float | None = None
         self.received = 0
         self.malformed = 0
         self.sent = 0
@@ -133,7 +132,6 @@ class ChannelRouter:
 
     def _on_frame(self, label: str, frame: str | bytes) -> None:
         try:
-            self.last_frame_at = time.monotonic()
             self.received += 1
             undecided = self.latch.codec is None
             self.latch.on_frame(frame)
@@ -151,7 +149,6 @@ class ChannelRouter:
             log.exception("viewer %s: handling a %r frame failed", self.viewer_id, label)
 
     def _on_malformed(self, label: str, reason: str) -> None:
-        self.last_frame_at = time.monotonic()
         self.received += 1
         if self.latch.codec is None:
             # An undecodable text frame is still a text frame: WIRE §1.2 makes that v0.

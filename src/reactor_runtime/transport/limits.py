@@ -49,6 +49,11 @@ MAX_SCTP_BACKLOG = 2 * 1_048_576
 """Bytes aiortc may hold for reassembly (fragments, and messages waiting behind a gap):
 twice the 1 MiB window it advertises, so only a sender that ignores the window reaches it.
 Beyond it, DATA chunks are dropped unacknowledged (the sender must resend them)."""
+SCTP_BYTES_PER_SECOND = 2 * BYTES_PER_SECOND
+"""DATA chunk bytes per second taken from one connection (bursts up to `max_sctp_backlog`):
+twice the message budget, so traffic within it never meets this. A flood does: its
+chunks are dropped unacknowledged, the sender's congestion control backs off, and the
+server stops spending its CPU on bytes it would refuse anyway."""
 
 
 @dataclass(frozen=True)
@@ -67,6 +72,7 @@ class ChannelLimits:
         max_request_id: Longest request id answered, in characters.
         max_error_text: Longest error message sent, in characters.
         max_sctp_backlog: Bytes aiortc may hold for reassembly per connection.
+        sctp_bytes_per_second: DATA chunk bytes per second taken from a connection.
     """
 
     max_message_bytes: int = MAX_INBOUND_MESSAGE
@@ -80,10 +86,12 @@ class ChannelLimits:
     max_request_id: int = MAX_REQUEST_ID
     max_error_text: int = MAX_ERROR_TEXT
     max_sctp_backlog: int = MAX_SCTP_BACKLOG
+    sctp_bytes_per_second: float = SCTP_BYTES_PER_SECOND
 
     def __post_init__(self) -> None:
         """Reject limits that could never admit a maximal message or any frame."""
-        for name in ("frames_per_second", "bytes_per_second", "error_replies_per_second"):
+        rates = ("frames_per_second", "bytes_per_second", "error_replies_per_second")
+        for name in (*rates, "sctp_bytes_per_second"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name}: expected > 0, got {getattr(self, name)!r}")
         if self.byte_burst < self.max_message_bytes:
@@ -129,7 +137,8 @@ class ChannelCounters:
         dropped: Frames or chunks dropped, by reason: `unanswered` (a refused frame that
             gets no reply: v0, a notification, an error reply over its rate),
             `error_reply_rate` (an error reply not sent), `outbound_backlog` (an
-            outbound frame not queued), `sctp_backlog` (an SCTP DATA chunk refused).
+            outbound frame not queued), `sctp_backlog` and `sctp_rate` (an SCTP DATA
+            chunk refused: too much held, or over the connection's byte rate).
         malformed: Inbound frames that could not be decoded.
     """
 
