@@ -36,17 +36,24 @@ def test_a_viewer_estimate_is_its_remb_cut_by_heavy_loss_and_regrown_by_light_lo
     assert viewer.value is None, "no feedback, no opinion"
     viewer.on_remb(3_000_000)
     assert viewer.value == 3_000_000
-    viewer.on_loss(0.05, sending=3_000_000)
-    assert viewer.value == 3_000_000, "2-10 % loss holds"
+    viewer.on_report(lost=0, highest=1000, sending=3_000_000)
     clock.now += 1
-    viewer.on_loss(0.20, sending=3_000_000)
-    assert viewer.value == 2_700_000, "20 % loss cuts to rate * (1 - 0.1)"
+    viewer.on_report(lost=5, highest=1100, sending=3_000_000)
+    assert viewer.fraction_lost == 0.05 and viewer.value == 3_000_000, "2-10 % loss holds"
+    clock.now += 0.5
+    viewer.on_report(lost=95, highest=1200, sending=3_000_000)
+    assert viewer.fraction_lost == 0.05, "judged over a second, not per report"
+    clock.now += 0.5
+    viewer.on_report(lost=45, highest=1300, sending=3_000_000)
+    assert viewer.fraction_lost == 0.2 and viewer.value == 2_700_000, "20 %: rate * (1 - 0.1)"
     clock.now += 1
-    viewer.on_loss(0.0, sending=2_700_000)
+    viewer.on_report(lost=45, highest=1310, sending=2_700_000)
+    assert viewer.fraction_lost == 0.2, "10 packets are too few to judge"
+    viewer.on_report(lost=45, highest=1400, sending=2_700_000)
     assert viewer.value == int(2_700_000 * 1.08)
-    for _ in range(3):
+    for n in range(3):
         clock.now += 1
-        viewer.on_loss(0.0, sending=2_900_000)
+        viewer.on_report(lost=45, highest=1500 + 100 * n, sending=2_900_000)
     assert viewer.loss_bound is None and viewer.value == 3_000_000, "back under REMB alone"
 
 

@@ -207,9 +207,10 @@ async def test_a_viewers_remb_and_heavy_loss_lower_the_encoder_rate_in_place(
     peer = await connect(client, noise_hub)
     try:
         recorder = client.recorder
-        # The test speaks for the client: its own estimator would send REMBs of its own.
+        # The test speaks for the client: its own estimator and reports would interleave.
         recorder.receiver._RTCRtpReceiver__remote_bitrate_estimator = None
         await wait_until(lambda: recorder.ssrc is not None, timeout=10)
+        recorder.receiver._RTCRtpReceiver__rtcp_task.cancel()
         pipeline = noise_hub._video["main_video"]
         await wait_until(lambda: pipeline.bitrate("vp8") == 2_500_000, timeout=5)
         forced = pipeline.keyframes_forced.get("vp8", 0)
@@ -220,16 +221,23 @@ async def test_a_viewers_remb_and_heavy_loss_lower_the_encoder_rate_in_place(
         await recorder.receiver._send_rtcp(remb)
         await wait_until(lambda: pipeline.bitrate("vp8") == 1_000_000, timeout=3)
 
-        block = RtcpReceiverInfo(
-            ssrc=recorder.ssrc,
-            fraction_lost=64,  # 25 %
-            packets_lost=100,
-            highest_sequence=0,
-            jitter=0,
-            lsr=0,
-            dlsr=0,
-        )
-        await recorder.receiver._send_rtcp(RtcpRrPacket(ssrc=rtcp_ssrc, reports=[block]))
+        # Two reports a second apart: 50 of 200 packets lost (25 %) in between.
+        bridge = peer.outbound["main_video"].bridge
+        for lost, highest in ((0, 1000), (50, 1200)):
+            block = RtcpReceiverInfo(
+                ssrc=recorder.ssrc,
+                fraction_lost=0,
+                packets_lost=lost,
+                highest_sequence=highest,
+                jitter=0,
+                lsr=0,
+                dlsr=0,
+            )
+            await recorder.receiver._send_rtcp(RtcpRrPacket(ssrc=rtcp_ssrc, reports=[block]))
+            await wait_until(lambda: bridge.fraction_lost is not None, timeout=2)
+            if not lost:
+                since = time.monotonic()
+                await wait_until(lambda: time.monotonic() - since > 1.05, timeout=2)  # noqa: B023
         await wait_until(lambda: pipeline.bitrate("vp8") == 875_000, timeout=3)
 
         track = peer.stats()["tracks"]["main_video"]

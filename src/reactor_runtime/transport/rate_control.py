@@ -31,6 +31,10 @@ LOSS_HIGH = 0.10
 """Loss above which the loss bound is cut to `rate * (1 - loss / 2)`."""
 LOSS_GROWTH = 1.08
 """Growth of the loss bound per second of low loss (libwebrtc's 8 %)."""
+LOSS_WINDOW = 1.0
+"""Seconds of receiver reports loss is judged over (libwebrtc's RTCP interval)."""
+LOSS_MIN_PACKETS = 20
+"""Fewest packets a loss judgement rests on."""
 DOWN_INTERVAL = 0.2
 """Seconds between two decreases of a stream's rate: REMB comes at most every 200 ms."""
 UP_INTERVAL = 1.0
@@ -46,7 +50,7 @@ class ViewerEstimate:
     Attributes:
         remb: The latest REMB value (bit/s), None before the first.
         loss_bound: The loss-based bound (bit/s), None while loss has not mattered.
-        fraction_lost: The latest reported loss (0..1).
+        fraction_lost: The loss over the latest judged window (0..1).
     """
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
@@ -55,7 +59,7 @@ class ViewerEstimate:
         self.remb: int | None = None
         self.loss_bound: float | None = None
         self.fraction_lost: float | None = None
-        self._last_report: float | None = None
+        self._mark: tuple[float, int, int] | None = None
 
     @property
     def value(self) -> int | None:
@@ -67,12 +71,30 @@ class ViewerEstimate:
         """Take a REMB value (bit/s)."""
         self.remb = bitrate
 
-    def on_loss(self, fraction: float, sending: int | None) -> None:
-        """Take the loss of one receiver report, while `sending` bit/s were sent."""
+    def on_report(self, lost: int, highest: int, sending: int | None) -> None:
+        """Take one receiver report block: cumulative `lost` packets up to `highest` seq.
+
+        Loss is judged over at least `LOSS_WINDOW` and `LOSS_MIN_PACKETS`, from the
+        cumulative counters: libwebrtc adds a report block to every NACK it sends, so
+        the per-report fraction covers a few packets and swings from 0 to 90 %.
+
+        Args:
+            lost: Cumulative packets lost (RFC 3550, may go down with duplicates).
+            highest: Extended highest sequence number received.
+            sending: The rate (bit/s) the stream was sent at.
+        """
         now = self.clock()
-        elapsed = 1.0 if self._last_report is None else min(now - self._last_report, 2.0)
-        self._last_report = now
+        if self._mark is None:
+            self._mark = (now, lost, highest)
+            return
+        since, lost_before, highest_before = self._mark
+        expected = highest - highest_before
+        if now - since < LOSS_WINDOW or expected < LOSS_MIN_PACKETS:
+            return
+        self._mark = (now, lost, highest)
+        fraction = min(1.0, max(0.0, (lost - lost_before) / expected))
         self.fraction_lost = fraction
+        elapsed = min(now - since, 2.0)
         if fraction > LOSS_HIGH and sending:
             cut = sending * (1 - fraction / 2)
             self.loss_bound = cut if self.loss_bound is None else min(self.loss_bound, cut)

@@ -142,7 +142,8 @@ class SenderBridge:
         missed: Of those, packets no longer (or never) in the history.
         keyframe_requests: PLI and FIR received.
         rembs: REMB reports received for this sender; `remb` is the latest value (bit/s).
-        fraction_lost: Loss in the latest receiver report (0..1), None before one.
+        fraction_lost: Loss in the latest receiver report (0..1), None before one; it
+            covers the packets since the previous report, often only a few.
     """
 
     def __init__(
@@ -151,7 +152,7 @@ class SenderBridge:
         *,
         on_keyframe_request: Callable[[], None],
         on_remb: Callable[[int], None] | None = None,
-        on_report: Callable[[float], None] | None = None,
+        on_report: Callable[[int, int], None] | None = None,
         history: PacketHistory | None = None,
         totals: LossCounters | None = None,
     ) -> None:
@@ -161,8 +162,8 @@ class SenderBridge:
             sender: The sender, before its `send()` starts the RTP loop.
             on_keyframe_request: Called on each PLI or FIR from the viewer.
             on_remb: Called with each REMB value (bit/s) that names this sender's SSRC.
-            on_report: Called with the fraction lost (0..1) of each receiver report
-                block about this sender.
+            on_report: Called with the cumulative packets lost and the extended highest
+                sequence number of each receiver report block about this sender.
             history: The retransmission history (default: `HISTORY_SECONDS`).
             totals: Counters shared with other bridges, added to as well as this one's.
         """
@@ -221,7 +222,7 @@ class SenderBridge:
                     if report.ssrc == self.sender._ssrc:
                         self.fraction_lost = report.fraction_lost / 256
                         if self.on_report is not None:
-                            self.on_report(self.fraction_lost)
+                            self.on_report(report.packets_lost, report.highest_sequence)
 
     async def retransmit(self, seq: int) -> None:
         """Resend the packet with sequence number `seq` (any integer; wrapped at 65536)."""

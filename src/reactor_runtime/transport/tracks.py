@@ -142,9 +142,9 @@ class OutboundTrack(MediaStreamTrack):
         bridge.install()
         return bridge
 
-    def _on_loss(self, fraction: float) -> None:
+    def _on_loss(self, lost: int, highest: int) -> None:
         sending = self.hub.bitrate(self.name, self.codec) if self.codec else None
-        self.estimate.on_loss(fraction, sending)
+        self.estimate.on_report(lost, highest, sending)
 
     def remote_keyframe_request(self) -> None:
         """The viewer's decoder asked for a keyframe (RTCP PLI/FIR).
