@@ -14,13 +14,16 @@ import threading
 import time
 
 import httpx
-import ray
-from fleet_harness import wait_for
+import pytest
 
-from reactor_runtime.fleet import launch
-from reactor_runtime.fleet.gateway import create_gateway
-from reactor_runtime.fleet.scaler import Scaler
-from reactor_runtime.fleet.tokens import Credentials
+ray = pytest.importorskip("ray", reason="the fleet needs Ray: pip install 'reactor-runtime[fleet]'")
+
+from fleet_harness import wait_for  # noqa: E402
+
+from reactor_runtime.fleet import launch  # noqa: E402
+from reactor_runtime.fleet.gateway import create_gateway  # noqa: E402
+from reactor_runtime.fleet.scaler import Scaler  # noqa: E402
+from reactor_runtime.fleet.tokens import Credentials  # noqa: E402
 
 REPLICAS = 3
 
