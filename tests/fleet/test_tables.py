@@ -109,6 +109,15 @@ def test_a_session_past_the_maximum_duration_is_closed_for_its_replica_to_stop()
     assert tables.replicas["r0"].state == "idle"
 
 
+def test_a_queued_session_is_dropped_only_after_the_clients_last_poll_and_delete() -> None:
+    tables = tables_with(0, poll_budget=140)
+    tables.create("s0", 1000.0)
+    assert tables.expire_pending(now=1000.0 + 150) == []
+    assert tables.expire_pending(now=1000.0 + 156) == ["s0"]
+    assert tables.sessions["s0"].state == "CLOSED" and tables.queue == []
+    assert tables.counts["sessions_expired"] == 1
+
+
 def test_session_ids_and_tokens_are_signed_and_checked() -> None:
     credentials = Credentials(["key-1"])
     sid = credentials.new_session_id(now=1000.0)

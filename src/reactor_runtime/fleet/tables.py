@@ -23,6 +23,9 @@ from typing import Any
 
 POLL_BUDGET = 140.0
 """Seconds the official clients keep polling a pending session (COORDINATOR.md §4.2)."""
+EXPIRY_GRACE = 15.0
+"""Seconds past the poll budget before a queued session is dropped: the clients' last
+poll comes at ~143 s and their DELETE at ~153 s (COORDINATOR.md §4.2, §7)."""
 EXPECTED_SESSION = 60.0
 """Seconds a session is assumed to last until some have ended (then: their mean)."""
 MAX_QUEUE = 1000
@@ -177,9 +180,10 @@ class Tables:
                 del self.sessions[sid]
 
     def expire_pending(self, now: float | None = None) -> list[str]:
-        """Close queued sessions older than the poll budget (the client gave up)."""
+        """Close queued sessions past the poll budget plus `EXPIRY_GRACE`: their client left."""
         now = time.time() if now is None else now
-        late = [sid for sid in self.queue if now - self.sessions[sid].created > self.poll_budget]
+        limit = self.poll_budget + EXPIRY_GRACE
+        late = [sid for sid in self.queue if now - self.sessions[sid].created > limit]
         for sid in late:
             self._close(self.sessions[sid], "no replica became free within the poll budget")
             self.counts["sessions_expired"] += 1
