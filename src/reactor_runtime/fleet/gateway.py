@@ -1,8 +1,8 @@
 """The gateway: the coordinator API (COORDINATOR.md) in front of the fleet.
 
 Stateless: every answer comes from the controller (`controller.py`), so several
-gateways may serve one fleet (they must share the `Credentials` secret). What it
-promises the official clients, which retry nothing:
+gateways may serve one fleet (they must share the `Credentials` secret,
+`REACTOR_FLEET_SECRET`). What it promises the official clients, which retry nothing:
 
 - `POST /sessions` answers 201 `PENDING` at once; capacity is never a 429/503. A
   session the queue cannot serve within the clients' poll budget is `CLOSED`
@@ -11,10 +11,12 @@ promises the official clients, which retry nothing:
   freed replica is handed over at once rather than at the client's next poll
   (up to 10 s later). Until bound, `capabilities` and `selected_transport` are
   omitted (never `null`). If the controller is restarting, the answer is still
-  a 2xx with the last known state.
+  a 2xx (`PENDING`), never an error the client would not survive.
 - `/sessions/{id}/transport/webrtc/*` is reverse-proxied to the bound replica
   (small JSON only: media goes straight to the replica's candidates). The
   client's `Authorization` is not forwarded.
+
+Browsers on our page (local mode) get a base URL each: see `slots.py`.
 """
 
 from __future__ import annotations

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from typing import Any
 
 from .gateway import HOLD
 from .tables import MAX_QUEUE, POLL_BUDGET
+
+SECRET_ENV = "REACTOR_FLEET_SECRET"
+"""Signs tokens and session ids; gateways of one fleet must share it (default: random)."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -113,7 +117,8 @@ def main(args: argparse.Namespace) -> int:
     from .scaler import Scaler
     from .tokens import Credentials
 
-    credentials = Credentials.from_env(args.api_keys)
+    secret = os.environ.get(SECRET_ENV)
+    credentials = Credentials.from_env(args.api_keys, secret.encode() if secret else None)
     if credentials.dev_mode:
         print(
             "reactor fleet: WARNING: DEV MODE: no API key (--api-key or REACTOR_API_KEYS), so "
