@@ -24,29 +24,36 @@ from aiortc.rtp import (
 from reactor_runtime import Output, ReactorModel, Video
 from reactor_runtime.session import Session
 from reactor_runtime.transport import MediaHub, ViewerPeer
+from reactor_runtime.transport.pacing import MAX_DELAY, Pacer
 from reactor_runtime.transport.pipelines import KEYFRAME_MIN_INTERVAL
 from reactor_runtime.transport.rtp_sender import PacketHistory
 
 
-class NoiseOutput(Output):
+class TexturedOutput(Output):
     main_video: Video
 
 
-class NoiseModel(ReactorModel):
-    """720p noise: many RTP packets per frame, so 128 packets last well under a second."""
+class TexturedModel(ReactorModel):
+    """A moving 720p texture: ~10 packets a frame at 2.5 Mbit/s, so 128 packets last
+    well under a second, and an encoder that meets the rates it is given."""
 
     fps = 30
-    output_type = NoiseOutput
+    output_type = TexturedOutput
 
     def load(self, config: dict) -> None:
         rng = np.random.default_rng(7)
-        self.pictures = [rng.integers(0, 256, (720, 1280, 3), dtype=np.uint8) for _ in range(4)]
+        y, x = np.mgrid[0:784, 0:1344]
+        wave = 127 + 50 * np.sin(x / 6.0) * np.cos(y / 9.0) + rng.normal(0, 6, x.shape)
+        gray = wave.clip(0, 255).astype(np.uint8)
+        self.canvas = np.repeat(gray[:, :, None], 3, axis=2)
 
     async def run(self) -> None:
         n = 0
         while True:
             await self.connected.wait()
-            await self.emit(NoiseOutput(main_video=self.pictures[n % 4]))
+            dy, dx = (n * 2) % 64, (n * 3) % 64
+            picture = np.ascontiguousarray(self.canvas[dy : dy + 720, dx : dx + 1280])
+            await self.emit(TexturedOutput(main_video=picture))
             n += 1
 
 
@@ -86,8 +93,8 @@ class Recorder:
 
 
 @pytest.fixture
-async def noise_hub():
-    session = Session(NoiseModel, name="noise")
+async def textured_hub():
+    session = Session(TexturedModel, name="textured")
     await session.start()
     hub = MediaHub(session)
     hub.start()
@@ -108,9 +115,9 @@ async def connect(client: Any, hub: MediaHub, viewer_id: str = "viewer-1") -> Vi
     return peer
 
 
-async def test_a_nack_for_a_packet_900_ms_old_is_answered(noise_hub, make_client, wait_until):
+async def test_a_nack_for_a_packet_900_ms_old_is_answered(textured_hub, make_client, wait_until):
     client = make_client(outputs=(("main_video", "video"),), labels=())
-    peer = await connect(client, noise_hub)
+    peer = await connect(client, textured_hub)
     try:
         recorder = client.recorder
         await wait_until(lambda: len(recorder.packets) > 10, timeout=10)
@@ -122,6 +129,7 @@ async def test_a_nack_for_a_packet_900_ms_old_is_answered(noise_hub, make_client
         await wait_until(lambda: seq in recorder.resent(), timeout=2)
         bridge = peer.outbound["main_video"].bridge
         assert bridge.retransmitted >= 1 and bridge.missed == 0
+        assert bridge.pacer.paced > 0, "a keyframe's packets leave paced, not in one burst"
     finally:
         await peer.close("test over")
 
@@ -200,18 +208,28 @@ def test_the_history_keeps_packets_by_full_sequence_number_for_its_time_and_coun
     assert len(history) == 300
 
 
+def test_a_packet_is_resent_at_most_once_per_round_trip():
+    now = [0.0]
+    history = PacketHistory(clock=lambda: now[0])
+    assert history.claim_resend(65536 + 7, interval=0.08)
+    now[0] = 0.05
+    assert not history.claim_resend(7, interval=0.08), "a repeated NACK: already on its way"
+    now[0] = 0.081
+    assert history.claim_resend(7, interval=0.08), "a round trip later: the resend was lost"
+
+
 async def test_a_viewers_remb_and_heavy_loss_lower_the_encoder_rate_in_place(
-    noise_hub, make_client, wait_until
+    textured_hub, make_client, wait_until
 ):
     client = make_client(outputs=(("main_video", "video"),), labels=())
-    peer = await connect(client, noise_hub)
+    peer = await connect(client, textured_hub)
     try:
         recorder = client.recorder
         # The test speaks for the client: its own estimator and reports would interleave.
         recorder.receiver._RTCRtpReceiver__remote_bitrate_estimator = None
         await wait_until(lambda: recorder.ssrc is not None, timeout=10)
         recorder.receiver._RTCRtpReceiver__rtcp_task.cancel()
-        pipeline = noise_hub._video["main_video"]
+        pipeline = textured_hub._video["main_video"]
         await wait_until(lambda: pipeline.bitrate("vp8") == 2_500_000, timeout=5)
         forced = pipeline.keyframes_forced.get("vp8", 0)
         rtcp_ssrc = recorder.receiver._RTCRtpReceiver__rtcp_ssrc
@@ -243,8 +261,34 @@ async def test_a_viewers_remb_and_heavy_loss_lower_the_encoder_rate_in_place(
         track = peer.stats()["tracks"]["main_video"]
         assert track["rate"]["remb"] == 1_000_000 and track["rate"]["fraction_lost"] == 0.25
         assert pipeline.keyframes_forced.get("vp8", 0) == forced, "no keyframe for a rate"
-        stats = noise_hub.stats()
+        stats = textured_hub.stats()
         assert stats["video"]["main_video"]["rate_changes"]["vp8"] == 2
         assert stats["loss"]["rembs"] >= 1
     finally:
         await peer.close("test over")
+
+
+def test_the_pacer_spreads_a_burst_at_two_and_a_half_times_the_rate_and_bounds_the_wait():
+    now = [0.0]
+    rate = [1_000_000]
+    pacer = Pacer(lambda: rate[0], clock=lambda: now[0])
+    delays = [pacer.delay(1250) for _ in range(6)]  # 10 kbit each, paced at 2.5 Mbit/s
+    assert delays[:2] == [0.0, 0.0], "the first packets leave at once (5 ms of burst)"
+    assert delays[2:] == pytest.approx([0.008, 0.012, 0.016, 0.020])
+    now[0] = 2.0
+    assert pacer.delay(1250) == 0.0, "an idle pacer holds nothing back"
+    big = [pacer.delay(25_000) for _ in range(4)]  # 0.2 Mbit each: 80 ms at the pace
+    assert big == pytest.approx([0.0, 0.084, 0.164, MAX_DELAY])
+    assert pacer.overflows == 1
+    rate[0] = None
+    assert pacer.delay(125_000) == 0.0, "no rate yet: not paced"
+
+
+def test_the_pacer_never_holds_a_stream_below_what_it_actually_sends():
+    now = [0.0]
+    pacer = Pacer(lambda: 100_000, clock=lambda: now[0])  # paced at 250 kbit/s
+    for n in range(100):  # but 1.2 Mbit/s really comes out: 10 kB frames at 15 fps
+        now[0] = n / 15
+        pacer.produced(10_000)
+        waits = [pacer.delay(1000) for _ in range(10)]
+    assert waits[-1] < 1 / 15, "the pace follows the output: no backlog builds"

@@ -142,6 +142,11 @@ def datachannel_metrics(counters: Any) -> Iterator[Metric]:
         "Inbound data-channel messages that could not be decoded.",
         value=counters.malformed,
     )
+    yield CounterMetricFamily(
+        "reactor_datachannel_received",
+        "Inbound data-channel messages, refused ones included.",
+        value=counters.received,
+    )
 
 
 def media_metrics(media: dict[str, Any]) -> Iterator[Metric]:
@@ -255,6 +260,7 @@ def rate_metrics(media: dict[str, Any]) -> Iterator[Metric]:
         ("nacked", "Packets viewers reported lost (NACK)."),
         ("retransmitted", "NACKed packets resent."),
         ("missed", "NACKed packets no longer in the retransmission history (not resent)."),
+        ("throttled", "NACKed packets resent less than a round trip before (not resent)."),
         ("keyframe_requests", "PLI and FIR received from viewers."),
         ("rembs", "REMB bandwidth estimates received from viewers."),
     ):

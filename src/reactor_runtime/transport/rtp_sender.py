@@ -14,14 +14,16 @@ encodes once for every viewer it falls short in four ways (FACTS.md "Networks"):
 
 `SenderBridge.install` replaces, on one sender instance, the history (a
 `PacketHistory` that keeps `HISTORY_SECONDS` of packets by their full sequence
-number), the NACK handler (wrapped, counted) and the PLI/FIR/REMB/receiver-report
-handling (handed to callbacks). Everything else aiortc does is left as it is.
+number), the NACK handler (wrapped; one resend per packet per round trip; counted)
+and the PLI/FIR/REMB/receiver-report handling (handed to callbacks). Everything else
+aiortc does is left as it is.
 `tests/transport/test_rtp_sender.py` pins each behaviour, so an aiortc upgrade
 that moves these private names fails there and nowhere else.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections import deque
@@ -45,6 +47,8 @@ from aiortc.rtp import (
 )
 from aiortc.utils import uint16_add
 
+from .pacing import PacedTransport, Pacer
+
 log = logging.getLogger(__name__)
 
 HISTORY_SECONDS = 1.2
@@ -55,6 +59,12 @@ HISTORY_MAX_PACKETS = 4096
 """Hard bound on the packets one sender keeps: `HISTORY_SECONDS` at ~30 Mbit/s of
 1200-byte packets, above the highest bit rate we send (20 Mbit/s); ~5 MB at most."""
 
+RESEND_INTERVAL = 0.05
+"""Seconds before a packet is resent again when the round trip is not known yet. A
+receiver repeats its NACK each round trip until the packet comes; answering every
+repeat of a packet already on its way only queues more in front of it (a
+retransmission storm on a congested link), so one resend per round trip at most."""
+
 _SEQ_MOD = 1 << 16
 # The private names of RTCRtpSender this module reads or replaces.
 _PRIVATE = (
@@ -62,6 +72,8 @@ _PRIVATE = (
     "_RTCRtpSender__rtx_payload_type",
     "_RTCRtpSender__rtx_sequence_number",
     "_RTCRtpSender__rtp_header_extensions_map",
+    "_RTCRtpSender__rtt",
+    "_RTCRtpSender__transport",
 )
 
 
@@ -72,6 +84,7 @@ class LossCounters:
     nacked: int = 0
     retransmitted: int = 0
     missed: int = 0
+    throttled: int = 0
     keyframe_requests: int = 0
     rembs: int = 0
 
@@ -104,6 +117,7 @@ class PacketHistory:
         self.clock = clock
         self._packets: dict[int, tuple[float, RtpPacket]] = {}
         self._order: deque[tuple[float, int]] = deque()
+        self._resent: dict[int, float] = {}
 
     def __setitem__(self, _key: int, packet: RtpPacket) -> None:
         """Keep `packet` (called by aiortc's send loop with its own key)."""
@@ -124,6 +138,16 @@ class PacketHistory:
             return None
         return entry[1]
 
+    def claim_resend(self, seq: int, interval: float) -> bool:
+        """Whether packet `seq` may be resent now (not resent in the last `interval` s)."""
+        now = self.clock()
+        seq %= _SEQ_MOD
+        last = self._resent.get(seq)
+        if last is not None and now - last < interval:
+            return False
+        self._resent[seq] = now
+        return True
+
     def _expire(self, now: float) -> None:
         order, packets = self._order, self._packets
         while order and (len(order) > self.max_packets or now - order[0][0] > self.seconds):
@@ -131,6 +155,7 @@ class PacketHistory:
             entry = packets.get(seq)
             if entry is not None and entry[0] == sent:
                 del packets[seq]
+                self._resent.pop(seq, None)
 
 
 class SenderBridge:
@@ -140,6 +165,7 @@ class SenderBridge:
         nacked: Sequence numbers the viewer reported lost (NACK entries).
         retransmitted: Of those, packets resent (as RTX when negotiated).
         missed: Of those, packets no longer (or never) in the history.
+        throttled: Of those, packets resent less than a round trip ago (not resent).
         keyframe_requests: PLI and FIR received.
         rembs: REMB reports received for this sender; `remb` is the latest value (bit/s).
         fraction_lost: Loss in the latest receiver report (0..1), None before one; it
@@ -155,6 +181,7 @@ class SenderBridge:
         on_report: Callable[[int, int], None] | None = None,
         history: PacketHistory | None = None,
         totals: LossCounters | None = None,
+        pace: Callable[[], int | None] | None = None,
     ) -> None:
         """Prepare the bridge of `sender`; nothing changes until `install()`.
 
@@ -166,6 +193,8 @@ class SenderBridge:
                 sequence number of each receiver report block about this sender.
             history: The retransmission history (default: `HISTORY_SECONDS`).
             totals: Counters shared with other bridges, added to as well as this one's.
+            pace: The stream's current rate (bit/s), to pace its packets at
+                `pacing.PACE_FACTOR` times it; None sends them unpaced.
         """
         self.sender = sender
         self.on_keyframe_request = on_keyframe_request
@@ -176,11 +205,14 @@ class SenderBridge:
         self.nacked = 0
         self.retransmitted = 0
         self.missed = 0
+        self.throttled = 0
         self.keyframe_requests = 0
         self.rembs = 0
         self.remb: int | None = None
         self.fraction_lost: float | None = None
+        self.pacer = Pacer(pace) if pace is not None else None
         self._aiortc_handle: Callable[[Any], Any] | None = None
+        self._resends: set[asyncio.Task[None]] = set()
 
     def install(self) -> None:
         """Replace the sender's history, NACK, PLI/FIR, REMB and report handling.
@@ -201,12 +233,18 @@ class SenderBridge:
         sender._handle_rtcp_packet = self.handle_rtcp
         sender._retransmit = self.retransmit
         sender._send_keyframe = self.on_keyframe_request
+        if self.pacer is not None:
+            sender._RTCRtpSender__transport = PacedTransport(
+                sender._RTCRtpSender__transport, self.pacer
+            )
 
     async def handle_rtcp(self, packet: Any) -> None:
         """Handle one RTCP packet routed to this sender (aiortc's entry point)."""
         if isinstance(packet, RtcpRtpfbPacket) and packet.fmt == RTCP_RTPFB_NACK:
-            for seq in packet.lost:
-                await self.retransmit(seq)
+            # Resends wait in the pacer; the transport's RTCP (and inbound RTP) must not.
+            task = asyncio.ensure_future(self._retransmit_all(packet.lost))
+            self._resends.add(task)
+            task.add_done_callback(self._resends.discard)
         elif isinstance(packet, RtcpPsfbPacket) and packet.fmt in (RTCP_PSFB_PLI, RTCP_PSFB_FIR):
             self.keyframe_requests += 1
             self.totals.keyframe_requests += 1
@@ -224,6 +262,10 @@ class SenderBridge:
                         if self.on_report is not None:
                             self.on_report(report.packets_lost, report.highest_sequence)
 
+    async def _retransmit_all(self, lost: list[int]) -> None:
+        for seq in lost:
+            await self.retransmit(seq)
+
     async def retransmit(self, seq: int) -> None:
         """Resend the packet with sequence number `seq` (any integer; wrapped at 65536)."""
         self.nacked += 1
@@ -234,6 +276,11 @@ class SenderBridge:
             self.totals.missed += 1
             return
         sender: Any = self.sender
+        rtt = sender._RTCRtpSender__rtt
+        if not self.history.claim_resend(seq, rtt if rtt else RESEND_INTERVAL):
+            self.throttled += 1
+            self.totals.throttled += 1
+            return
         rtx_type = sender._RTCRtpSender__rtx_payload_type
         if rtx_type is not None:
             rtx_seq = sender._RTCRtpSender__rtx_sequence_number
@@ -267,9 +314,12 @@ class SenderBridge:
             "nacked": self.nacked,
             "retransmitted": self.retransmitted,
             "missed": self.missed,
+            "throttled": self.throttled,
             "history": len(self.history),
             "keyframe_requests": self.keyframe_requests,
             "rembs": self.rembs,
             "remb": self.remb,
             "fraction_lost": self.fraction_lost,
+            "paced": self.pacer.paced if self.pacer else 0,
+            "pacer_overflows": self.pacer.overflows if self.pacer else 0,
         }

@@ -113,6 +113,8 @@ class OutboundTrack(MediaStreamTrack):
                     return
             if packet.is_keyframe:
                 self._last_keyframe = time.monotonic()
+            if self.bridge is not None and self.bridge.pacer is not None:
+                self.bridge.pacer.produced(packet.size)
         elif len(self._queue) >= self._limit:
             self._queue.popleft()
             self.dropped += 1
@@ -138,13 +140,16 @@ class OutboundTrack(MediaStreamTrack):
             on_remb=self.estimate.on_remb,
             on_report=self._on_loss,
             totals=self.hub.loss,
+            pace=self._bitrate,
         )
         bridge.install()
         return bridge
 
+    def _bitrate(self) -> int | None:
+        return self.hub.bitrate(self.name, self.codec) if self.codec else None
+
     def _on_loss(self, lost: int, highest: int) -> None:
-        sending = self.hub.bitrate(self.name, self.codec) if self.codec else None
-        self.estimate.on_report(lost, highest, sending)
+        self.estimate.on_report(lost, highest, self._bitrate())
 
     def remote_keyframe_request(self) -> None:
         """The viewer's decoder asked for a keyframe (RTCP PLI/FIR).
