@@ -166,6 +166,7 @@ async def test_reactor_run_flags_bound_data_channel_messages_and_metrics_count_t
             assert "over the limit of 2000 bytes (max_message_bytes)" in str(refused.value)
         too_large = 'reactor_datachannel_refused_total{reason="too_large"}'
         assert _metric(served.url, too_large) == 1
+        assert _metric(served.url, "reactor_datachannel_received_total") >= 1
         assert _metric(served.url, 'reactor_datachannel_dropped_total{reason="sctp_backlog"}') == 0
 
 

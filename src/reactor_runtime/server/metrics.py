@@ -142,6 +142,11 @@ def datachannel_metrics(counters: Any) -> Iterator[Metric]:
         "Inbound data-channel messages that could not be decoded.",
         value=counters.malformed,
     )
+    yield CounterMetricFamily(
+        "reactor_datachannel_received",
+        "Inbound data-channel messages, refused ones included.",
+        value=counters.received,
+    )
 
 
 def media_metrics(media: dict[str, Any]) -> Iterator[Metric]:

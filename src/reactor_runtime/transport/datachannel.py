@@ -133,6 +133,7 @@ class ChannelRouter:
     def _on_frame(self, label: str, frame: str | bytes) -> None:
         try:
             self.received += 1
+            self.counters.received += 1
             undecided = self.latch.codec is None
             self.latch.on_frame(frame)
             codec = self.latch.codec
@@ -150,6 +151,7 @@ class ChannelRouter:
 
     def _on_malformed(self, label: str, reason: str) -> None:
         self.received += 1
+        self.counters.received += 1
         if self.latch.codec is None:
             # An undecodable text frame is still a text frame: WIRE §1.2 makes that v0.
             self.latch.on_frame("")

@@ -140,6 +140,7 @@ class ChannelCounters:
             outbound frame not queued), `sctp_backlog` and `sctp_rate` (an SCTP DATA
             chunk refused: too much held, or over the connection's byte rate).
         malformed: Inbound frames that could not be decoded.
+        received: Inbound frames (messages) delivered by SCTP, refused ones included.
     """
 
     def __init__(self) -> None:
@@ -147,10 +148,12 @@ class ChannelCounters:
         self.refused: Counter[str] = Counter()
         self.dropped: Counter[str] = Counter()
         self.malformed = 0
+        self.received = 0
 
     def as_dict(self) -> dict[str, Any]:
-        """`{"refused": {...}, "dropped": {...}, "malformed": n}`."""
+        """`{"received": n, "refused": {...}, "dropped": {...}, "malformed": n}`."""
         return {
+            "received": self.received,
             "refused": dict(self.refused),
             "dropped": dict(self.dropped),
             "malformed": self.malformed,
