@@ -17,6 +17,7 @@ from .events import (
     connected,
     disconnected,
     event,
+    file_uploaded,
     session_ended,
     session_started,
 )
@@ -66,6 +67,7 @@ __all__ = [
     "connected",
     "disconnected",
     "event",
+    "file_uploaded",
     "get_weights_path",
     "session_ended",
     "session_started",

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from .fields import UNSET, InputField, check_defaults
 from .messages import ModelMessage
+from .uploads import upload_kind
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -28,6 +29,8 @@ INTERNAL_ERROR = "internal_error"
 
 CLIENT = "client"
 """The reserved parameter name: a handler or hook declaring it gets the caller's `ClientInfo`."""
+UPLOADED_FILE = "uploaded_file"
+"""The parameter of a `@file_uploaded` hook."""
 
 
 class CommandError(Exception):
@@ -131,6 +134,25 @@ def session_ended(func: F) -> F:
     return func
 
 
+def file_uploaded(func: F) -> F:
+    """Mark a model method run when a viewer says an upload finished: `(self, uploaded_file)`.
+
+    It runs once per upload, on the model loop, after the upload's bytes are all
+    written; a `client` parameter gets the viewer who uploaded it.
+
+    Raises:
+        TypeError: the method takes anything but `uploaded_file` (and `client`).
+    """
+    params = [p for p in list(inspect.signature(func).parameters)[1:] if p != CLIENT]
+    if params != [UPLOADED_FILE]:
+        raise TypeError(
+            f"@file_uploaded {func.__name__}(): expected the parameters (self, {UPLOADED_FILE}) "
+            f"and optionally {CLIENT}, got {params}"
+        )
+    func._reactor_hook = "file_uploaded"  # type: ignore[attr-defined]
+    return func
+
+
 def takes_client(func: Callable[..., Any]) -> bool:
     """Whether `func` declares the reserved `client` parameter."""
     return CLIENT in inspect.signature(func).parameters
@@ -147,6 +169,8 @@ class Command:
     params: list[str] = field(default_factory=list)
     response: type | None = None
     wants_client: bool = False
+    uploads: dict[str, str] = field(default_factory=dict)
+    """Parameters taking uploads, and how (`uploads.upload_kind`)."""
 
     def validate(self, args: Any) -> dict[str, Any]:
         """Validate raw client arguments; return keyword arguments for the handler.
@@ -264,8 +288,9 @@ def _build_command(method_name: str, func: Callable[..., Any], info: EventInfo) 
             f"must exist when the model is loaded"
         ) from None
     wants_client = CLIENT in signature.parameters
+    kinds = {p: k for p in params if (k := upload_kind(fields[p][0])) is not None}
     return Command(
-        name, info.description or name, method_name, model, params, response, wants_client
+        name, info.description or name, method_name, model, params, response, wants_client, kinds
     )
 
 
@@ -287,6 +312,7 @@ class CommandSet:
     on_disconnected: list[str]
     on_session_started: list[str] = field(default_factory=list)
     on_session_ended: list[str] = field(default_factory=list)
+    on_file_uploaded: list[str] = field(default_factory=list)
 
     @classmethod
     def of(cls, model_class: type) -> CommandSet:
@@ -301,6 +327,7 @@ class CommandSet:
             "disconnected": [],
             "session_started": [],
             "session_ended": [],
+            "file_uploaded": [],
         }
         seen: set[str] = set()
         for klass in model_class.__mro__:
@@ -325,6 +352,7 @@ class CommandSet:
             hooks["disconnected"],
             hooks["session_started"],
             hooks["session_ended"],
+            hooks["file_uploaded"],
         )
 
     def get(self, name: Any) -> Command:

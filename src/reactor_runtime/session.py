@@ -30,6 +30,7 @@ from .media.output_buffer import OutputBuffer
 from .media.pacer import Pacer, Sink
 from .messages import ModelMessage
 from .model import ReactorModel, declared_tracks
+from .upload_store import UploadStore, resolve_uploads
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +95,8 @@ class Session:
         self.session_live = False
         self.listeners = Listeners()
         self.clients: dict[str, ClientInfo] = {}
+        self.uploads = UploadStore()
+        """The session's uploaded files (`upload_store`), deleted when it ends."""
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._pacer_task: asyncio.Task[None] | None = None
@@ -189,6 +192,7 @@ class Session:
         if self.session_live and self.model_loop is not None and not self.model_loop.is_closed():
             self.session_live = False
             await self._on_model(self._session_boundary(begin=False), timeout=HOOK_WAIT)
+        self.uploads.clear()
 
     async def _session_boundary(self, begin: bool) -> None:
         model = self.model
@@ -279,13 +283,15 @@ class Session:
             model.disconnected.set()
             self._update_live()
 
-    async def _run_hooks(self, names: list[str], client: ClientInfo | None = None) -> None:
+    async def _run_hooks(
+        self, names: list[str], client: ClientInfo | None = None, **kwargs: Any
+    ) -> None:
         assert self.model is not None
         async with self.model._step_lock:
             for name in names:
                 try:
                     hook = getattr(self.model, name)
-                    result = hook(client=client) if takes_client(hook) else hook()
+                    result = hook(client=client, **kwargs) if takes_client(hook) else hook(**kwargs)
                     if inspect.isawaitable(result):
                         await result
                 except Exception:
@@ -294,25 +300,52 @@ class Session:
     # commands --------------------------------------------------------------
 
     async def dispatch(
-        self, name: Any, args: Any, viewer: str | None = None
+        self,
+        name: Any,
+        args: Any,
+        viewer: str | None = None,
+        uploads: dict[str, str] | None = None,
     ) -> tuple[str, dict[str, Any]] | None:
         """Validate and run a command of `viewer` (the caller) on the model loop.
 
         A handler declaring `client` gets the caller's `ClientInfo` (None when
         the caller is unknown). The reply is the caller's alone to deliver.
+        Uploads the command names (in `uploads`, parameter -> upload id, or inline
+        as `{"upload_id": ...}`) become `UploadedFile` arguments first.
 
         Returns:
             The handler's reply as `(type, data)` if it returned a `ModelMessage`.
 
         Raises:
-            CommandError: `invalid_command` before the handler runs, the handler's
-                own `CommandError`, or `internal_error` if it raised anything else.
+            CommandError: `invalid_command` or `unresolved_upload` before the handler
+                runs, the handler's own `CommandError`, or `internal_error` if it
+                raised anything else.
         """
         command = self.commands.get(name)
+        args = await resolve_uploads(self.uploads, command.name, command.uploads, args, uploads)
         kwargs = command.validate(args)
         if command.wants_client:
             kwargs[CLIENT] = self.clients.get(viewer) if viewer is not None else None
         return await self._on_model(self._call(command.method_name, kwargs))
+
+    async def file_uploaded(self, upload_id: str, viewer: str | None = None) -> bool:
+        """A viewer says upload `upload_id` finished: run `@file_uploaded` hooks (once per upload).
+
+        Waits (bounded, `upload_store.UPLOAD_WAIT`) for bytes still arriving.
+
+        Returns:
+            False for a repeated notice, True once the hooks ran.
+
+        Raises:
+            UnresolvedUpload: no such upload, or its bytes never all arrived.
+        """
+        if not self.uploads.first_notice(upload_id):
+            return False
+        uploaded = await self.uploads.fetch(upload_id)
+        client = self.clients.get(viewer) if viewer is not None else None
+        names = self.commands.on_file_uploaded
+        await self._on_model(self._run_hooks(names, client, uploaded_file=uploaded))
+        return True
 
     async def _call(self, method: str, kwargs: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
         assert self.model is not None

@@ -10,6 +10,7 @@ from reactor_runtime.protocol import (
     ClipFailed,
     CommandIn,
     CommandReply,
+    FileUploaded,
     FrameTooLargeError,
     Malformed,
     ModelOut,
@@ -99,9 +100,23 @@ def test_runtime_track_controls_decode_for_our_page():
     assert frames == [TrackControl(action="pause", track="v", request_id=None)]
 
 
-def test_file_uploaded_is_ignored_without_reply():
+def test_file_uploaded_decodes_to_a_notice_never_answered():
     data = {"upload_id": "u", "name": "a.png", "mime_type": "image/png", "size": 1}
-    assert decode({"scope": "runtime", "data": {"type": "fileUploaded", "data": data}}) == []
+    frames = decode({"scope": "runtime", "data": {"type": "fileUploaded", "data": data}})
+    assert frames == [FileUploaded("u", "a.png", "image/png", 1)]
+
+
+def test_a_command_names_its_uploads_by_parameter():
+    ref = {"upload_id": "u1", "name": "a.png", "mime_type": "image/png", "size": 4}
+    inner = {"type": "set_overlay", "data": {"opacity": 1}, "uploads": {"image": ref}}
+    [command] = decode({"scope": "application", "data": inner})
+    assert command == CommandIn("set_overlay", {"opacity": 1}, uploads={"image": "u1"})
+
+
+def test_an_upload_reference_without_its_id_is_malformed():
+    inner = {"type": "set_overlay", "data": {}, "uploads": {"image": {"name": "a.png"}}}
+    [frame] = decode({"scope": "application", "data": inner})
+    assert isinstance(frame, Malformed) and "data.uploads.image" in frame.reason
 
 
 def test_unknown_runtime_type_is_malformed_and_never_answered():

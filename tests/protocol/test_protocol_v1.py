@@ -9,6 +9,7 @@ from reactor_runtime.protocol import (
     ClipFailed,
     CommandIn,
     CommandReply,
+    FileUploaded,
     FrameTooLargeError,
     Malformed,
     ModelOut,
@@ -169,13 +170,27 @@ def test_control_notifications_decode_without_request_id(payload, expected):
     "payload",
     [
         {},
-        {"file_uploaded": platform_pb2.FileUploaded(upload_id="u")},
         {"request_clip": platform_pb2.RequestClip()},
         {"error": common_pb2.Error(code="x")},
     ],
 )
 def test_control_notifications_needing_nothing_decode_to_nothing(payload):
     assert V1Codec().decode("control", control(**payload)) == []
+
+
+def test_file_uploaded_decodes_to_a_notice_even_when_sent_as_a_request():
+    done = platform_pb2.FileUploaded(upload_id="u", name="a.png", mime_type="image/png", size=4)
+    expected = [FileUploaded("u", "a.png", "image/png", 4)]
+    assert V1Codec().decode("control", control(file_uploaded=done)) == expected
+    assert V1Codec().decode("control", control("ctrl_3", REQUEST, file_uploaded=done)) == expected
+
+
+def test_a_command_names_its_uploads_by_parameter():
+    ref = model_pb2.UploadReference(upload_id="u1", name="a.png", mime_type="image/png", size=4)
+    sent = model_pb2.Command(type="set_overlay", uploads={"image": ref})
+    frame = data_pb2.DataClientMessage(request_id="data_1", kind=REQUEST, command=sent)
+    [got] = V1Codec().decode("data", frame.SerializeToString())
+    assert got == CommandIn("set_overlay", {}, "data_1", uploads={"image": "u1"})
 
 
 def test_field_19_telemetry_notification_decodes_to_nothing():

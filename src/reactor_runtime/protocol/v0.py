@@ -1,6 +1,7 @@
 """Wire v0: JSON text frames on the `data` channel, as spoken by the JS SDK (WIRE.md §4).
 
-Every frame is the envelope ``{"scope": "application" | "runtime", "data": {"type", "data"}}``.
+Every frame is the envelope ``{"scope": "application" | "runtime", "data": {"type", "data"}}``;
+a command's ``data`` may also carry ``"uploads": {param: UploadRef}``, the files it takes.
 
 Extension for our own browser page (the JS SDK ignores unknown keys and types): an inbound
 envelope may carry a top-level ``"request_id"``; replies to such requests carry it back,
@@ -19,6 +20,7 @@ from reactor_runtime.protocol.vocabulary import (
     ClipFailed,
     CommandIn,
     CommandReply,
+    FileUploaded,
     Frame,
     Inbound,
     Malformed,
@@ -45,8 +47,6 @@ _TRACK_ACTIONS: dict[str, TrackAction] = {
     "pauseTrack": "pause",
     "resumeTrack": "resume",
 }
-# Known runtime types this runtime deliberately does nothing with (uploads are not supported).
-_IGNORED_RUNTIME_TYPES = frozenset({"fileUploaded"})
 
 
 class V0Codec:
@@ -120,7 +120,8 @@ def _decode_envelope(envelope: Any) -> list[Inbound]:
         raise _Invalid("'request_id' must be a string")
 
     if scope == "application":
-        return [CommandIn(name=name, args=args, request_id=request_id)]
+        uploads = _upload_ids(inner.get("uploads"), name)
+        return [CommandIn(name=name, args=args, request_id=request_id, uploads=uploads)]
     if scope != "runtime":
         raise _Invalid(f"'scope' must be 'application' or 'runtime', got {scope!r}")
     return _decode_runtime(name, args, request_id)
@@ -138,11 +139,39 @@ def _decode_runtime(name: str, args: dict[str, Any], request_id: str | None) -> 
         if not isinstance(track, str):
             raise _Invalid(f"runtime {name!r} needs a string 'name'")
         return [TrackControl(action=_TRACK_ACTIONS[name], track=track, request_id=request_id)]
-    if name in _IGNORED_RUNTIME_TYPES:
-        return []
+    if name == "fileUploaded":
+        return [_file_uploaded(args)]
     if request_id is not None:
         return [UnsupportedRequest(request_id=request_id, what=f"runtime {name!r}")]
     return [Malformed(f"unknown v0 runtime message type {name!r}")]
+
+
+def _upload_ids(uploads: Any, command: str) -> dict[str, str]:
+    """The `uploads` map of a command as parameter -> upload id."""
+    if uploads is None:
+        return {}
+    if not isinstance(uploads, dict):
+        raise _Invalid(f"'data.uploads' of {command!r} must be an object of UploadRef")
+    ids = {}
+    for param, ref in uploads.items():
+        upload_id = ref.get("upload_id") if isinstance(ref, dict) else None
+        if not isinstance(upload_id, str):
+            raise _Invalid(f"'data.uploads.{param}' of {command!r} needs a string 'upload_id'")
+        ids[param] = upload_id
+    return ids
+
+
+def _file_uploaded(data: dict[str, Any]) -> FileUploaded:
+    upload_id, size = data.get("upload_id"), data.get("size", 0)
+    if not isinstance(upload_id, str):
+        raise _Invalid("runtime 'fileUploaded' needs a string 'upload_id'")
+    name, mime_type = data.get("name"), data.get("mime_type")
+    return FileUploaded(
+        upload_id,
+        name if isinstance(name, str) else "",
+        mime_type if isinstance(mime_type, str) else "",
+        size if isinstance(size, int) and not isinstance(size, bool) else 0,
+    )
 
 
 def _envelopes(msg: Outbound) -> list[dict[str, Any]]:

@@ -28,6 +28,7 @@ from reactor_runtime.protocol.vocabulary import (
     ClipFailed,
     CommandIn,
     CommandReply,
+    FileUploaded,
     Frame,
     Inbound,
     Malformed,
@@ -153,7 +154,8 @@ class V1Codec:
         if envelope.WhichOneof("payload") == "command":
             command = envelope.command
             args = struct_to_dict(command.data)
-            return [CommandIn(name=command.type, args=args, request_id=rid)]
+            uploads = {param: ref.upload_id for param, ref in command.uploads.items()}
+            return [CommandIn(name=command.type, args=args, request_id=rid, uploads=uploads)]
         return self._unhandled(DATA_LABEL, envelope, rid)
 
     def _decode_control(self, envelope: Any) -> list[Inbound]:
@@ -163,6 +165,10 @@ class V1Codec:
             return [Ping()]
         if payload == "request_schema":
             return [RequestSchema(request_id=rid)]
+        if payload == "file_uploaded":
+            # A notification (WIRE.md §5.3): never answered, even when sent as a request.
+            done = envelope.file_uploaded
+            return [FileUploaded(done.upload_id, done.name, done.mime_type, done.size)]
         if payload in _TRACK_PAYLOADS:
             name = getattr(envelope, payload).name
             return [TrackControl(action=_TRACK_PAYLOADS[payload], track=name, request_id=rid)]

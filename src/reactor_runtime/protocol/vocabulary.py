@@ -26,16 +26,33 @@ class CommandIn:
         name: The command name (an `@event` name).
         args: The arguments, JSON-like. v1 numbers that are integral arrive as `int`.
         request_id: Correlation id; `None` means dispatch without replying.
+        uploads: Parameter name -> the `upload_id` of the uploaded file it takes
+            (the wire's `uploads` map, v0 `UploadRef` / v1 `UploadReference`).
     """
 
     name: str
     args: dict[str, Any]
     request_id: str | None = None
+    uploads: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
 class Ping:
     """A liveness signal. Never answered."""
+
+
+@dataclass(frozen=True, slots=True)
+class FileUploaded:
+    """The viewer says an upload finished (v0 runtime `fileUploaded`, v1 `file_uploaded`).
+
+    A notification: never answered. `name`, `mime_type` and `size` are what the
+    viewer claims; the runtime trusts its own record of the upload instead.
+    """
+
+    upload_id: str
+    name: str = ""
+    mime_type: str = ""
+    size: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +127,7 @@ class Malformed:
 
 Inbound: TypeAlias = (
     CommandIn
+    | FileUploaded
     | Ping
     | RequestCapabilities
     | RequestSchema

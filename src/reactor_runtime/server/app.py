@@ -33,6 +33,7 @@ from .requests import (
     parse_offer,
 )
 from .runtime import Runtime
+from .uploads import install as install_uploads
 
 log = logging.getLogger(__name__)
 
@@ -194,6 +195,8 @@ def create_app(
     async def connection_candidates(sid: str, cid: str, request: Request) -> JSONResponse:
         runtime.require_session(sid)
         return await candidates(sid, parse_cid(cid), request)
+
+    install_uploads(app, runtime, versioned)
 
     # ours -----------------------------------------------------------------------------------
 

@@ -23,10 +23,10 @@ class CommandCounter:
         self.errors: Counter[str] = Counter()
         original = session.dispatch
 
-        async def dispatch(name: Any, args: Any, viewer: str | None = None) -> Any:
+        async def dispatch(name: Any, args: Any, viewer: str | None = None, **more: Any) -> Any:
             self.total += 1
             try:
-                return await original(name, args, viewer)
+                return await original(name, args, viewer, **more)
             except CommandError as exc:
                 self.errors[exc.code] += 1
                 raise

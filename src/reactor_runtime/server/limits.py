@@ -48,6 +48,16 @@ MAX_PENDING_PER_IP = 4
 """Connections not yet connected that one client address may hold, so that one
 address cannot take every slot of `max_connections` while others still join."""
 
+MAX_UPLOAD_BYTES = 64 << 20
+"""One uploaded file (a picture, a short clip, a few seconds of audio); it is
+written to the session's temporary folder, never held in memory."""
+
+MAX_SESSION_UPLOAD_BYTES = 256 << 20
+"""All the files of one session together: they stay on disk until it ends."""
+
+MAX_UPLOADS = 64
+"""Uploads one session may announce: each holds a slot, a file and a waiter."""
+
 PENDING_RETRY_AFTER = 5
 """Seconds a refused client is told to wait: a pending connection connects or is
 reaped well within `OFFER_TIMEOUT`."""
@@ -72,6 +82,10 @@ class Limits:
             connected is reaped; 0 never.
         max_pending_per_ip: Connections not yet connected that one client address
             may hold (503 with `Retry-After` past it).
+        max_upload_bytes: Largest file one upload may announce (413).
+        max_session_upload_bytes: Bytes all the uploads of a session may announce
+            together (413).
+        max_uploads: Uploads one session may announce (429).
     """
 
     max_body_bytes: int = MAX_BODY_BYTES
@@ -83,6 +97,9 @@ class Limits:
     offer_timeout: float = OFFER_TIMEOUT
     connect_timeout: float = CONNECT_TIMEOUT
     max_pending_per_ip: int = MAX_PENDING_PER_IP
+    max_upload_bytes: int = MAX_UPLOAD_BYTES
+    max_session_upload_bytes: int = MAX_SESSION_UPLOAD_BYTES
+    max_uploads: int = MAX_UPLOADS
 
     def __post_init__(self) -> None:
         """Refuse a bound that would refuse everything.

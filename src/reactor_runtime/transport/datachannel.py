@@ -26,6 +26,7 @@ from ..protocol import (
     CodecLatch,
     CommandIn,
     CommandReply,
+    FileUploaded,
     Inbound,
     Malformed,
     Outbound,
@@ -40,6 +41,7 @@ from ..protocol import (
 )
 from ..protocol.detect import WireVersion
 from ..schema import session_schema
+from ..upload_store import UnresolvedUpload
 from .limits import ChannelCounters, ChannelLimits, TokenBucket, cut
 from .sctp_guard import guard_sctp
 
@@ -210,6 +212,8 @@ class ChannelRouter:
         match message:
             case CommandIn():
                 self._command(message)
+            case FileUploaded(upload_id=upload_id):
+                self._spawn_task(self._file_uploaded(upload_id), "file_uploaded")
             case Ping():
                 pass
             case RequestCapabilities():
@@ -228,18 +232,35 @@ class ChannelRouter:
                 log.debug("viewer %s: malformed frame ignored: %s", self.viewer_id, reason)
 
     def _command(self, command: CommandIn) -> None:
+        if not self._spawn_task(self._run_command(command)) and command.request_id is not None:
+            busy = f"{len(self._tasks)} commands are still running; retry later"
+            self.send(CommandReply(command.request_id, error=("busy", busy)))
+
+    def _spawn_task(self, coro: Any, dropped: str | None = None) -> bool:
+        """Run `coro` as one of this viewer's `MAX_COMMANDS_IN_FLIGHT`; False (counted) if full."""
         if len(self._tasks) >= MAX_COMMANDS_IN_FLIGHT:
-            if command.request_id is not None:
-                busy = f"{len(self._tasks)} commands are still running; retry later"
-                self.send(CommandReply(command.request_id, error=("busy", busy)))
-            return
-        task = asyncio.get_running_loop().create_task(self._run_command(command))
+            coro.close()
+            if dropped is not None:
+                self.counters.dropped[dropped] += 1
+            return False
+        task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return True
+
+    async def _file_uploaded(self, upload_id: str) -> None:
+        """Run the model's `@file_uploaded` hooks; a notice naming no finished upload is counted."""
+        try:
+            await self.session.file_uploaded(upload_id, self.viewer_id)
+        except UnresolvedUpload as exc:
+            self.counters.dropped["unresolved_upload"] += 1
+            log.info("viewer %s: fileUploaded notice ignored: %s", self.viewer_id, exc)
 
     async def _run_command(self, command: CommandIn) -> None:
         try:
-            result = await self.session.dispatch(command.name, command.args, self.viewer_id)
+            result = await self.session.dispatch(
+                command.name, command.args, self.viewer_id, uploads=command.uploads
+            )
             reply = CommandReply(command.request_id, message=result)
         except CommandError as exc:
             reply = CommandReply(command.request_id, error=(exc.code, exc.message))
