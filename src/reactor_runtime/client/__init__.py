@@ -28,6 +28,7 @@ from .media import VideoFrame
 from .session import ClientSession
 from .signalling import ConnectError
 from .streams import Subscription
+from .uploads import FileRef
 from .wire import CommandFailed
 
 __all__ = [
@@ -35,6 +36,7 @@ __all__ = [
     "CommandFailed",
     "ConnectError",
     "Connector",
+    "FileRef",
     "Subscription",
     "VideoFrame",
     "connect",

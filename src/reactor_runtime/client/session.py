@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -16,6 +17,7 @@ from aiortc.mediastreams import MediaStreamTrack
 from .media import FeedTrack, TrackCounters, TrackReader, VideoFrame
 from .signalling import ConnectError, Signalling
 from .streams import Fanout, Subscription
+from .uploads import FileRef, announce_and_put, split_uploads
 from .wire import CONTROL, DATA, ClientCodec, CommandFailed, Notice, Reply
 
 log = logging.getLogger(__name__)
@@ -153,6 +155,9 @@ class ClientSession:
     async def command(self, name: str, /, **args: Any) -> tuple[str, dict[str, Any]] | None:
         """Send command `name` with keyword `args` and wait for its reply.
 
+        An argument that is a `FileRef` (from `upload()`) goes in the command's
+        `uploads` map, as the official SDK sends it.
+
         Returns:
             The reply message `(type, data)` the handler returned, or None for a bare
             acknowledgement.
@@ -163,11 +168,34 @@ class ClientSession:
             TimeoutError: no reply within `request_timeout` seconds.
             ConnectionError: the connection is closed.
         """
-        rid, frame = self._codec.command(name, args)
+        args, uploads = split_uploads(args)
+        rid, frame = self._codec.command(name, args, uploads)
         reply = await self._request(DATA, rid, frame)
         if reply.kind == "message":
             return reply.value
         return None
+
+    async def upload(
+        self,
+        file: bytes | str | os.PathLike[str],
+        *,
+        name: str | None = None,
+        mime_type: str | None = None,
+    ) -> FileRef:
+        """Upload `file` (bytes, or a path streamed in chunks) and say so on `control`.
+
+        Announces it, PUTs its bytes, then sends the `file_uploaded` notification
+        (which runs the model's `@file_uploaded` hooks). Pass the returned `FileRef`
+        as a command argument. `name` defaults to the file's name, `mime_type` is
+        guessed from it.
+
+        Raises:
+            ConnectError: the runtime refused the upload (its reason).
+            ConnectionError: the connection is closed.
+        """
+        ref = await announce_and_put(self._signalling, file, name, mime_type)
+        self._send(CONTROL, self._codec.file_uploaded(ref))
+        return ref
 
     async def schema(self) -> dict[str, Any]:
         """The model's OpenAPI document (control `RequestSchema`).

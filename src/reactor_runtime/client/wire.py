@@ -90,14 +90,24 @@ class ClientCodec:
 
     # ------------------------------------------------------------------ outbound
 
-    def command(self, name: str, args: dict[str, Any]) -> tuple[str, bytes]:
+    def command(
+        self, name: str, args: dict[str, Any], uploads: dict[str, Any] | None = None
+    ) -> tuple[str, bytes]:
         """A command REQUEST on `data`; returns `(request_id, frame)`.
+
+        `uploads` maps parameters to files uploaded for them (`FileRef`s).
 
         Raises:
             ValueError: `args` cannot be carried as a protobuf Struct.
         """
         rid = next(self._data_ids)
         command = model_pb2.Command(type=name, data=dict_to_struct(args, f"command {name!r}"))
+        for param, ref in (uploads or {}).items():
+            command.uploads[param].CopyFrom(
+                model_pb2.UploadReference(
+                    upload_id=ref.upload_id, name=ref.name, mime_type=ref.mime_type, size=ref.size
+                )
+            )
         message = data_pb2.DataClientMessage(request_id=rid, kind=REQUEST, command=command)
         return rid, message.SerializeToString()
 
@@ -126,6 +136,15 @@ class ClientCodec:
             "unpublish_track": track_pb2.UnpublishTrack,
         }[action](name=name)
         message = control_pb2.ControlClientMessage(kind=NOTIFICATION, **{action: payload})
+        return message.SerializeToString()
+
+    @staticmethod
+    def file_uploaded(ref: Any) -> bytes:
+        """A `FileUploaded` NOTIFICATION on `control` for the `FileRef` `ref`."""
+        done = platform_pb2.FileUploaded(
+            upload_id=ref.upload_id, name=ref.name, mime_type=ref.mime_type, size=ref.size
+        )
+        message = control_pb2.ControlClientMessage(kind=NOTIFICATION, file_uploaded=done)
         return message.SerializeToString()
 
     @staticmethod
