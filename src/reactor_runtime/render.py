@@ -2,7 +2,8 @@
 
 The model runs exactly as it does when served: a `Session` paces its frames in
 real time, a virtual viewer keeps `connected` set, scripted commands reach it
-through `Session.dispatch` at their media times. The paced frames go to an
+through `Session.dispatch` at their media times, scripted uploads reach its
+upload store (`render_uploads`). The paced frames go to an
 `Mp4Writer` (`render_mp4`), which encodes on a thread of its own so the pacer
 never waits on the encoder.
 """
@@ -27,6 +28,7 @@ from .config import ConfigError, Project, load_project
 from .events import CommandError
 from .media.frames import CLOCK_RATE, PacedFrame
 from .render_mp4 import Mp4Writer, RenderError
+from .render_uploads import ScriptedUpload, ScriptUploads
 from .session import ModelLoadError, Session
 
 VIEWER = "render"
@@ -42,9 +44,11 @@ class ScriptedCommand:
     at: float
     event: str
     args: dict[str, Any] = field(default_factory=dict)
+    base: Path | None = field(default=None, compare=False)
+    """Where the files its `{upload: path}` arguments name are read from (default: cwd)."""
 
     @classmethod
-    def parse(cls, item: Any, where: str = "command") -> ScriptedCommand:
+    def parse(cls, item: Any, where: str = "command", base: Path | None = None) -> ScriptedCommand:
         """Build from a mapping `{at: 2.0, event: pause, args: {}}`.
 
         Raises:
@@ -64,11 +68,26 @@ class ScriptedCommand:
             raise ConfigError(f"{where}: 'event' must be a command name, got {name!r}")
         if not isinstance(args, Mapping):
             raise ConfigError(f"{where}: 'args' must be a mapping, got {type(args).__name__}")
-        return cls(float(at), name, dict(args))
+        return cls(float(at), name, dict(args), base)
 
 
-def load_script(path: str | Path) -> list[ScriptedCommand]:
-    """Read a YAML list of scripted commands.
+def parse_step(
+    item: Any, where: str = "command", base: Path | None = None
+) -> ScriptedCommand | ScriptedUpload:
+    """A script step: an upload (`{at, upload: path}`) or a command (`{at, event, args}`).
+
+    Raises:
+        ConfigError: a key is missing or has the wrong type, or an uploaded file is missing.
+    """
+    if isinstance(item, ScriptedUpload):
+        return item
+    if isinstance(item, Mapping) and "upload" in item:
+        return ScriptedUpload.parse(item, where, base)
+    return ScriptedCommand.parse(item, where, base)
+
+
+def load_script(path: str | Path) -> list[ScriptedCommand | ScriptedUpload]:
+    """Read a YAML list of scripted commands and uploads (paths relative to its folder).
 
     Raises:
         ConfigError: the file is missing, not YAML, or not a list of commands.
@@ -84,7 +103,8 @@ def load_script(path: str | Path) -> list[ScriptedCommand]:
         return []
     if not isinstance(items, list):
         raise ConfigError(f"{path}: expected a list of {{at, event, args}}, got a mapping/scalar")
-    return [ScriptedCommand.parse(item, f"{path}: item {i}") for i, item in enumerate(items)]
+    base = path.resolve().parent
+    return [parse_step(item, f"{path}: item {i}", base) for i, item in enumerate(items)]
 
 
 @dataclass
@@ -104,7 +124,7 @@ class RenderResult:
 async def render(
     project: Project | str | Path,
     seconds: float,
-    commands: Iterable[ScriptedCommand | Mapping[str, Any]] = (),
+    commands: Iterable[ScriptedCommand | ScriptedUpload | Mapping[str, Any]] = (),
     output_path: str | Path = "out.mp4",
     on_message: EventListener | None = None,
     *,
@@ -116,11 +136,12 @@ async def render(
     Args:
         project: a loaded `Project`, or a model directory holding `reactor.yaml`.
         seconds: media seconds to render.
-        commands: scripted commands, sent at their media times.
+        commands: scripted commands and uploads, sent at their media times.
         output_path: the MP4 to write.
         on_message: called with each event as a JSON-ready dict: model messages
             `{"t", "type", "data"}`, command outcomes `{"t", "command", "reply"}`
-            or `{"t", "command", "error"}`, runtime notices `{"t", "notice", "message"}`.
+            or `{"t", "command", "error"}`, uploads `{"t", "upload", "upload_id", "size"}`,
+            runtime notices `{"t", "notice", "message"}`.
         progress: draw a progress bar on stderr.
         first_frame_timeout: wall seconds to wait for the model's first frame.
 
@@ -135,7 +156,7 @@ async def render(
         raise ConfigError(f"{output_path}: the output's directory does not exist")
     if not isinstance(project, Project):
         project = load_project(project)
-    script = sorted((ScriptedCommand.parse(c) for c in commands), key=lambda c: c.at)
+    script = sorted((parse_step(c) for c in commands), key=lambda c: c.at)
     try:
         session = Session(project.model_class, project.config, project.name)
     except TypeError as exc:
@@ -239,16 +260,29 @@ async def render(
 
 async def _play_script(
     session: Session,
-    script: list[ScriptedCommand],
+    script: list[ScriptedCommand | ScriptedUpload],
     media_time: Callable[[], float],
     record: EventListener,
 ) -> None:
+    uploads = ScriptUploads(session)
     for command in script:
         while (wait := command.at - media_time()) > 0:
             await asyncio.sleep(min(wait, 0.02))
         sent = media_time()
         try:
-            reply = await session.dispatch(command.event, command.args, VIEWER)
+            if isinstance(command, ScriptedUpload):
+                record({"t": sent, **await uploads.upload(command)})
+                continue
+            args = await uploads.arguments(command.args, command.base)
+            reply = await session.dispatch(command.event, args, VIEWER)
+        except ConfigError as exc:
+            step = (
+                {"upload": command.path}
+                if isinstance(command, ScriptedUpload)
+                else {"command": command.event}
+            )
+            record({"t": sent, **step, "error": {"code": "upload_failed", "message": str(exc)}})
+            continue
         except CommandError as exc:
             error = {"code": exc.code, "message": exc.message}
             record({"t": sent, "command": command.event, "error": error})
@@ -302,7 +336,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Declare the options of `reactor render`."""
     parser.add_argument("directory", nargs="?", default=".", help="model directory (reactor.yaml)")
     parser.add_argument("--seconds", type=float, default=10.0, help="media seconds to render")
-    parser.add_argument("--commands", metavar="SCRIPT", help="YAML list of {at, event, args}")
+    parser.add_argument(
+        "--commands",
+        metavar="SCRIPT",
+        help="YAML list of {at, event, args} and {at, upload: FILE}",
+    )
     parser.add_argument("-o", "--output", default="out.mp4", help="the MP4 to write")
     parser.add_argument(
         "--config",
