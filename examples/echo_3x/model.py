@@ -7,9 +7,10 @@ message `name`, `@session_started`, a `client: ClientInfo` parameter whose
 `send` reaches that viewer alone, a command taking an `UploadedFile`, and the
 nested manifest. The seed-style webcam echo is `examples/echo`.
 
-Not served yet (see the README): uploads over HTTP, so `set_overlay` is reached
-in-process only; frame metadata on the wire (it is validated, kept per frame
-and counted in `frame_metadata`).
+`set_overlay` takes a picture the viewer uploaded (`session.upload()` of our
+client, the official SDK's `upload_file`, or `{at, upload: FILE}` in a
+`reactor render` script). Not served yet (see the README): frame metadata on
+the wire (it is validated, kept per frame and counted in `frame_metadata`).
 """
 
 from __future__ import annotations

@@ -231,9 +231,15 @@ async def run(res: Result, opts: argparse.Namespace) -> None:
             tasks.append(publish(res, reactor, opts.publish_track, opts.publish_seconds))
         schema = await timed(reactor.request_schema())
         doc["schema"] = schema
+        args = dict(opts.args)
+        if opts.upload:  # upload_file(), then the FileRef as the command's argument
+            uploaded = await timed(reactor.upload_file(opts.upload))
+            ref = uploaded.get("reply")
+            doc["upload"] = {**uploaded, "reply": None if ref is None else vars(ref)}
+            args[opts.upload_param] = ref
         if opts.command:
             doc["command"] = {"name": opts.command, "args": opts.args}
-            doc["command"].update(await timed(reactor.send_command(opts.command, opts.args)))
+            doc["command"].update(await timed(reactor.send_command(opts.command, args)))
         await asyncio.gather(*tasks)
         await asyncio.sleep(max(0.0, opts.seconds - (time.monotonic() - ready_at)))
         doc["ok"] = reactor.status == "ready"
@@ -256,6 +262,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--command", help="command to send once ready")
     p.add_argument("--args", default="{}", type=json.loads, help="command arguments, JSON")
     p.add_argument("--publish-track", help="sendonly track to publish synthetic frames into")
+    p.add_argument("--upload", metavar="FILE", help="upload FILE once ready (upload_file)")
+    p.add_argument("--upload-param", default="file", help="command argument taking the upload")
     p.add_argument("--publish-seconds", type=float, default=3.0, help="how long to push")
     p.add_argument("--seconds", type=float, default=5.0, help="collect media this long")
     p.add_argument("--connect-timeout", type=float, default=30.0)
