@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import argparse
+
 import httpx
 import pytest
 from server_harness import ServedRuntime, sample_runtime, wait_for
 
 from reactor_runtime.server.auth import TokenSet
+from reactor_runtime.server.limit_options import add_arguments, from_args
 from reactor_runtime.server.limits import Limits
 from reactor_runtime.server.runtime import NIL_SESSION_ID
 
@@ -133,3 +136,36 @@ def test_uploads_are_deleted_when_the_session_ends(
     started.post("/stop_session", json={})
     wait_for(lambda: not folder.exists())
     assert httpx.put(url, content=b"hello").status_code == 404
+
+
+def test_reactor_run_flags_set_the_upload_limits() -> None:
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    flags = ["--max-upload", "10", "--max-session-uploads", "20", "--max-uploads", "2"]
+    limits = from_args(parser.parse_args(flags))
+    assert (limits.max_upload_bytes, limits.max_session_upload_bytes, limits.max_uploads) == (
+        10,
+        20,
+        2,
+    )
+    with pytest.raises(ValueError, match="--max-uploads: expected an integer >= 1, got 0"):
+        from_args(parser.parse_args(["--max-uploads", "0"]))
+
+
+def test_uploads_are_deleted_when_the_server_stops() -> None:
+    server = ServedRuntime(sample_runtime()).start()
+    with server.client() as http:
+        http.post("/start_session", json={})
+        url = http.post(UPLOADS, json=PNG).json()["presigned_url"]
+        assert httpx.put(url, content=b"hello").status_code == 200
+    folder = server.runtime.session.uploads.folder
+    server.stop()
+    assert not folder.exists()
+
+
+def test_upload_counters_are_in_metrics(started: httpx.Client) -> None:
+    url = started.post(UPLOADS, json=PNG).json()["presigned_url"]
+    httpx.put(url, content=b"hello")
+    text = started.get("/metrics").text
+    assert "reactor_uploads 1.0" in text and "reactor_upload_bytes 5.0" in text
+    assert "reactor_uploads_completed_total 1.0" in text

@@ -13,6 +13,9 @@ from .limits import (
     CONNECT_TIMEOUT,
     MAX_BODY_BYTES,
     MAX_PENDING_PER_IP,
+    MAX_SESSION_UPLOAD_BYTES,
+    MAX_UPLOAD_BYTES,
+    MAX_UPLOADS,
     OFFER_TIMEOUT,
     Limits,
 )
@@ -52,6 +55,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="close a connection whose peer is not ICE and DTLS connected this long after "
         f"its offer; 0 never ({CONNECT_TIMEOUT:g})",
     )
+    group.add_argument(
+        "--max-upload",
+        type=int,
+        default=MAX_UPLOAD_BYTES,
+        metavar="BYTES",
+        help=f"largest file a viewer may upload; larger get 413 ({MAX_UPLOAD_BYTES})",
+    )
+    group.add_argument(
+        "--max-session-uploads",
+        type=int,
+        default=MAX_SESSION_UPLOAD_BYTES,
+        metavar="BYTES",
+        help=f"bytes all uploads of a session may take on disk ({MAX_SESSION_UPLOAD_BYTES})",
+    )
+    group.add_argument(
+        "--max-uploads",
+        type=int,
+        default=MAX_UPLOADS,
+        metavar="N",
+        help=f"uploads one session may make; more get 429 ({MAX_UPLOADS})",
+    )
 
 
 def from_args(args: argparse.Namespace) -> Limits:
@@ -65,6 +89,9 @@ def from_args(args: argparse.Namespace) -> Limits:
         "max_pending_per_ip": ("--max-pending-per-ip", args.max_pending_per_ip),
         "offer_timeout": ("--offer-timeout", args.offer_timeout),
         "connect_timeout": ("--connect-timeout", args.connect_timeout),
+        "max_upload_bytes": ("--max-upload", args.max_upload),
+        "max_session_upload_bytes": ("--max-session-uploads", args.max_session_uploads),
+        "max_uploads": ("--max-uploads", args.max_uploads),
     }
     try:
         return Limits(**{field: value for field, (_, value) in flags.items()})

@@ -83,6 +83,15 @@ class RuntimeCollector(Collector):
             errors.add_metric([code], count)
         yield errors
         yield from limit_metrics(runtime.limit_counts)
+        uploads = runtime.session.uploads.stats()
+        yield gauge("uploads", "Uploaded files the session holds on disk.", uploads["uploads"])
+        yield gauge("upload_bytes", "Bytes announced by the session's uploads.", uploads["bytes"])
+        yield counter("uploads_completed", "Uploads whose bytes all arrived.", uploads["completed"])
+        yield counter(
+            "uploads_unresolved",
+            "Commands and notices naming an upload that was unknown or never written.",
+            uploads["unresolved"],
+        )
         channels = getattr(runtime, "channel_counters", None)
         if channels is not None:
             yield from datachannel_metrics(channels)
@@ -112,6 +121,8 @@ def limit_metrics(counts: LimitCounter) -> Iterator[Metric]:
 DATACHANNEL_REFUSALS = ("too_large", "rate_limited", "byte_rate_limited", "request_id_too_long")
 DATACHANNEL_DROPS = (
     "unanswered",
+    "unresolved_upload",
+    "upload_notice_busy",
     "error_reply_rate",
     "outbound_backlog",
     "sctp_backlog",

@@ -213,7 +213,7 @@ class ChannelRouter:
             case CommandIn():
                 self._command(message)
             case FileUploaded(upload_id=upload_id):
-                self._spawn_task(self._file_uploaded(upload_id), "file_uploaded")
+                self._spawn_task(self._file_uploaded(upload_id), "upload_notice_busy")
             case Ping():
                 pass
             case RequestCapabilities():
