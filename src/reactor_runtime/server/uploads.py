@@ -64,10 +64,12 @@ def install(app: FastAPI, runtime: Runtime, guarded: Sequence[Any]) -> None:
     @app.put(PUT_PREFIX + "{key}")
     async def put(key: str, request: Request) -> JSONResponse:
         length = _content_length(request.headers.get("content-length"))
+        runtime.touch()  # a long upload is client activity: no orphan timeout meanwhile
         try:
             upload = await runtime.session.uploads.write(key, request.stream(), length)
         except UploadError as exc:
             raise _api_error(exc) from None
+        runtime.touch()
         return JSONResponse({"upload_id": upload.upload_id, "size": upload.size})
 
 
