@@ -163,3 +163,62 @@ def rates(samples: list[dict[str, Any]], key: str) -> list[float]:
         if seconds > 0 and key in a and key in b:
             out.append((b[key] - a[key]) / seconds)
     return out
+
+
+class PythonViewer:
+    """Our own client (`reactor_runtime.client`) watching from inside `namespace`.
+
+    It runs its own asyncio loop on a thread inside the namespace (`start_in`), so its
+    sockets are the namespace's; each `SAMPLE_PERIOD` it appends the video track's
+    counters to `samples`: ``{"t": epoch ms, "frames", "packets", "bytes"}`` (bytes
+    are RTP payload bytes). `error` holds what stopped it early, if anything.
+    """
+
+    def __init__(self, namespace: str, url: str, track: str = "main_video") -> None:
+        self.namespace, self.url, self.track = namespace, url, track
+        self.samples: list[dict[str, float]] = []
+        self.error: BaseException | None = None
+        self.connected = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> PythonViewer:
+        self._thread = start_in(self.namespace, self._main)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(15)
+
+    def _main(self) -> None:
+        import asyncio
+
+        try:
+            asyncio.run(self._watch())
+        except BaseException as exc:
+            self.error = exc
+            self.connected.set()  # wake a waiter: it checks `error`
+
+    async def _watch(self) -> None:
+        import asyncio
+
+        from reactor_runtime.client import connect
+
+        async with connect(self.url, audio=False) as session:
+            frames = session.video(self.track)
+            self.connected.set()
+
+            async def drain() -> None:
+                while True:
+                    await frames.next()
+
+            drainer = asyncio.ensure_future(drain())
+            try:
+                while not self._stop.is_set():
+                    counters = (await session.stats()).get(self.track, {})
+                    sample = {k: counters.get(k, 0) for k in ("frames", "packets", "bytes")}
+                    self.samples.append({"t": time.time() * 1000, **sample})
+                    await asyncio.sleep(SAMPLE_PERIOD)
+            finally:
+                drainer.cancel()

@@ -1,0 +1,448 @@
+"""Real networks: 720p30 to headless Chromium behind capped, lossy, delayed links (issue 10).
+
+    python bench/network.py                          # every scenario, 3 runs of 60 s
+    python bench/network.py --runs 1 --seconds 30 --only cap2 --only loss5
+    python bench/network.py --runtime-src /tmp/before/src --label before
+    python bench/network.py --only reference --playout-delay off --label no-playout
+
+Each run builds a fresh shaped network (tests/e2e/shaped.py: the runtime, a router and
+one namespace per viewer; htb caps, BPF random loss, a TUN delay line for the RTT),
+serves `LiveModel` (common.py: serve.py's textured, id-stamped pattern at 1280x720,
+30 fps, VP8) and watches it with Chromium's runtime page. Per second it samples the
+page's getStats (tests/e2e/netstats.py) and the runtime's /metrics; every presented
+frame is read back by its id stamp (latency.py's `WATCH`), so emit -> displayed,
+displayed fps and freezes (gaps between presented frames) come from the pictures.
+
+Scenarios (`SCENARIOS`): the uncapped reference at 50 ms RTT; a 2 Mbit/s cap from
+the start; 10 -> 2 -> 10 Mbit/s in thirds of the run; 5 % and 15 % random loss at
+80 ms RTT (applied once the page is connected: handshakes over loss retry on second-
+long timers); two viewers, the second capped at 1 Mbit/s. The figure of a scenario
+is the median over its runs, printed next to its target. `--runtime-src` serves
+another checkout's ``src`` (e.g. the code before this work, for the "before").
+Writes bench/results/network-<date>[-label].json. Needs root and Chromium.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import statistics
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from common import pct, serve, table, wait_quiet, write_result
+from latency import WATCH, chromium_unavailable
+from serve import playout_delay_env
+
+WIDTH, HEIGHT, CODEC = 1280, 720, "vp8"
+SOLO_S = 10.0
+"""Seconds our client watches alone before Chromium joins (two_viewers)."""
+FREEZE_S = 0.183
+"""A gap between presented frames longer than this is a freeze: WebRTC stats' rule,
+max(3 x frame duration, frame duration + 150 ms), at 30 fps."""
+ENCODED = "reactor_video_encoded_bytes_total"
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One network condition: viewer links, RTT, changes once connected and mid-run."""
+
+    links: tuple[dict[str, Any], ...]
+    rtt_ms: float
+    connected: dict[str, Any] = field(default_factory=dict)
+    steps: tuple[tuple[float, dict[str, Any]], ...] = ()
+    cap_mbps: float | None = None
+    python_viewers: tuple[int, ...] = ()
+    """Viewers watched by our own client instead of Chromium, connected first."""
+
+
+SCENARIOS = {
+    "reference": Scenario(({},), 50),
+    "cap2": Scenario(({"cap_mbps": 2},), 50, cap_mbps=2),
+    "steps": Scenario(
+        ({"cap_mbps": 10},), 50, steps=((1 / 3, {"cap_mbps": 2}), (2 / 3, {"cap_mbps": 10}))
+    ),
+    "loss5": Scenario(({},), 80, connected={"loss": 0.05}),
+    "loss15": Scenario(({},), 80, connected={"loss": 0.15}),
+    # The page speaks the flat (one client per session) route: the second viewer is our
+    # own client (the connections route), alone for SOLO_S first: its solo rate.
+    "two_viewers": Scenario(({"cap_mbps": 1}, {}), 50, python_viewers=(1,)),
+}
+
+# (scenario, figure key, target as printed, check) — issue 10, item 5.
+TARGETS: list[tuple[str, str, str, Any]] = [
+    ("cap2", "under_cap_s", "<= 3 s", lambda v: v is not None and v <= 3),
+    ("cap2", "steady_mbps", "1.5-1.9", lambda v: 1.5 <= v <= 1.9),
+    ("cap2", "p95_over_reference_ms", "<= 150", lambda v: v <= 150),
+    ("cap2", "p95_growth_ms", "~0 (not growing)", lambda v: v <= 30),
+    ("cap2", "fps", ">= 25", lambda v: v >= 25),
+    ("cap2", "freeze_after_s", "< 1 s", lambda v: v < 1),
+    ("steps", "under_cap_s", "<= 3 s", lambda v: v is not None and v <= 3),
+    ("steps", "max_freeze_s", "<= 0.5 s", lambda v: v <= 0.5),
+    ("steps", "above_4_s", "<= 10 s", lambda v: v is not None and v <= 10),
+    ("loss5", "freezes_per_min", "<= 1", lambda v: v <= 1),
+    ("loss5", "fps", ">= 28", lambda v: v >= 28),
+    ("loss5", "keyframe_requests_per_min", "<= 3", lambda v: v <= 3),
+    ("loss5", "recovered_pct", ">= 90 %", lambda v: v is not None and v >= 90),
+    ("loss15", "max_freeze_s", "<= 1 s", lambda v: v <= 1),
+    ("loss15", "fps", ">= 15", lambda v: v >= 15),
+    ("two_viewers", "capped_fps", ">= 15", lambda v: v >= 15),
+    ("two_viewers", "capped_p95_growth_ms", "~0 (not growing)", lambda v: v <= 30),
+    ("two_viewers", "other_mbps_vs_solo_pct", ">= 80 %", lambda v: v >= 80),
+]
+
+
+def run_once(name: str, scenario: Scenario, opts: argparse.Namespace) -> dict[str, Any]:
+    """One run of `scenario`: raw per-viewer figures (see `viewer_figures`)."""
+    from e2e.netstats import CHROMIUM_SAMPLER, MetricsSampler, PythonViewer, chromium_samples
+    from e2e.shaped import Link, shaped_network
+    from playwright.sync_api import sync_playwright
+    from web.viewer import launch
+
+    idle = wait_quiet(opts.quiet, opts.quiet_timeout)
+    links = [Link(**link) for link in scenario.links]
+    with (
+        shaped_network(links, rtt_ms=scenario.rtt_ms) as net,
+        playout_delay_env(opts.playout_delay == "on") as env,
+    ):
+        if opts.runtime_src:  # in front of any sitecustomize directory env already names
+            paths = [opts.runtime_src, *(e.split("=", 1)[1] for e in env[1:])]
+            env = ["env", f"PYTHONPATH={':'.join(paths)}"]
+        prefix = [*net.server.exec_prefix, *env]
+        with (
+            serve(WIDTH, HEIGHT, CODEC, "LiveModel", host=net.server.address, prefix=prefix) as srv,
+            MetricsSampler(net.server.name, srv.url) as metrics,
+            sync_playwright() as pw,
+        ):
+            browsers, pages, ours = [], [], []
+            try:
+                for i in scenario.python_viewers:
+                    ours.append(PythonViewer(net.viewers[i].name, srv.url).__enter__())
+                    ours[-1].connected.wait(30)
+                    if ours[-1].error:
+                        raise RuntimeError(f"our client failed: {ours[-1].error!r}")
+                if ours:
+                    time.sleep(SOLO_S)
+                joined = time.time()
+                for i, viewer in enumerate(net.viewers):
+                    if i in scenario.python_viewers:
+                        continue
+                    browsers.append(launch(pw, viewer, [srv.url]))
+                    context = browsers[-1].new_context(viewport={"width": 1400, "height": 900})
+                    context.add_init_script(CHROMIUM_SAMPLER)
+                    pages.append(context.new_page())
+                    goto(pages[-1], srv.url + "/")
+                for page in pages:
+                    page.wait_for_function(
+                        "() => window.reactorPage?.connection.state === 'connected'",
+                        timeout=30_000,
+                    )
+                    page.wait_for_function(WATCH, timeout=10_000)
+                if scenario.connected:
+                    net.shape(0, **scenario.connected)
+                start = time.time()
+                changes = []
+                for fraction, change in scenario.steps:
+                    pages[0].wait_for_timeout(
+                        max(start + fraction * opts.seconds - time.time(), 0) * 1000
+                    )
+                    net.shape(0, **change)
+                    changes.append((time.time() - start, change))
+                pages[0].wait_for_timeout(max(start + opts.seconds - time.time(), 0) * 1000)
+                end = time.time()
+                seen = [(chromium_samples(p), p.evaluate("window.benchRecords")) for p in pages]
+            finally:
+                for browser in browsers:
+                    browser.close()
+                for viewer in ours:
+                    viewer.__exit__()
+            emits = srv.emits()
+        link_stats = [net.link_stats(i) for i in range(len(net.viewers))]
+    sent = sent_series(metrics.samples, start, end)
+    viewers = [
+        viewer_figures(samples, records, emits, start, end, sent, changes, scenario, i)
+        for i, (samples, records) in enumerate(seen)
+    ]
+    for i, viewer in zip(scenario.python_viewers, ours, strict=True):
+        viewers.insert(i, python_figures(viewer.samples, joined - SOLO_S, joined, start, end))
+    for figures, stats in zip(viewers, link_stats, strict=True):
+        figures["link"] = stats
+    return {
+        "scenario": name,
+        "idle_before_pct": round(idle, 1),
+        "seconds": round(end - start, 1),
+        "changes": changes,
+        "sent_mbps_per_s": [round(v, 2) for v in sent],
+        "viewers": viewers,
+    }
+
+
+def goto(page: Any, url: str, attempts: int = 3) -> None:
+    """Load `url`; Chromium sometimes reports ERR_NETWORK_CHANGED in a fresh namespace."""
+    for attempt in range(attempts):
+        try:
+            page.goto(url)
+            return
+        except Exception as exc:
+            if "ERR_NETWORK_CHANGED" not in str(exc) or attempt == attempts - 1:
+                raise
+            page.wait_for_timeout(500)
+
+
+def sent_series(metrics: list[dict[str, float]], start: float, end: float) -> list[float]:
+    """The runtime's encoded video Mbit/s, per second of the run (all codecs)."""
+    points = [
+        (m["t"] / 1000, sum(v for k, v in m.items() if k.startswith(ENCODED)))
+        for m in metrics
+        if start - 1 <= m["t"] / 1000 <= end + 1
+    ]
+    return [
+        (b - a) * 8 / (tb - ta) / 1e6 for (ta, a), (tb, b) in itertools.pairwise(points) if tb > ta
+    ]
+
+
+def viewer_figures(
+    samples: list[dict[str, Any]],
+    records: list[list[Any]],
+    emits: dict[int, float],
+    start: float,
+    end: float,
+    sent: list[float],
+    changes: list[tuple[float, dict[str, Any]]],
+    scenario: Scenario,
+    index: int,
+) -> dict[str, Any]:
+    """What one viewer saw between `start` and `end` (epoch s)."""
+    seconds = end - start
+    shown = [r for r in records if start * 1000 <= r[1] <= end * 1000 and r[0] in emits]
+    latency = [r[1] - 1000 * emits[r[0]] for r in shown]
+    # The window's edges count: a picture dead from the start is one long freeze.
+    times = [start, *(r[1] / 1000 for r in shown), end]
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    freezes = freeze_gaps(gaps)
+    half = len(latency) // 2
+    inside = [s for s in samples if start * 1000 - 1000 <= s["t"] <= end * 1000]
+    a, b = (inside[0], inside[-1]) if len(inside) > 1 else ({}, {})
+
+    def delta(key: str) -> float:
+        return (b.get(key) or 0) - (a.get(key) or 0)
+
+    received = [
+        (y.get("bytesReceived", 0) - x.get("bytesReceived", 0))
+        * 8
+        / ((y["t"] - x["t"]) / 1000)
+        / 1e6
+        for x, y in itertools.pairwise(inside)
+    ]
+    cap = scenario.cap_mbps if index == 0 else scenario.links[index].get("cap_mbps")
+    cap_at = 0.0
+    if changes and changes[0][1].get("cap_mbps") is not None:
+        cap_at, cap = changes[0][0], changes[0][1]["cap_mbps"]
+    after = [g for g, t in zip(gaps, times[1:], strict=True) if t - start >= cap_at + 3]
+    lost, resent = delta("packetsLost"), delta("retransmittedPacketsReceived")
+    minutes = seconds / 60
+    return {
+        "fps": len(shown) / seconds,
+        "decoded_fps": delta("framesDecoded") / seconds,
+        "mbps": statistics.mean(received) if received else 0.0,
+        "steady_mbps": statistics.mean(received[len(received) // 2 :]) if received else 0.0,
+        "p50_ms": pct(latency, 50),
+        "p95_ms": pct(latency, 95),
+        "p95_first_half_ms": pct(latency[:half], 95),
+        "p95_second_half_ms": pct(latency[half:], 95),
+        "freezes": len(freezes),
+        "freeze_s": sum(freezes),
+        "max_freeze_s": max(freezes, default=0.0),
+        "freeze_after_s": sum(freeze_gaps(after)),
+        "chromium_freezes": delta("freezeCount"),
+        "keyframe_requests_per_min": (delta("pliCount") + delta("firCount")) / minutes,
+        "nacks_per_min": delta("nackCount") / minutes,
+        "recovered_pct": 100 * resent / (resent + lost) if resent + lost > 0 else None,
+        "jitter_buffer_ms": (
+            1000 * delta("jitterBufferDelay") / delta("jitterBufferEmittedCount")
+            if delta("jitterBufferEmittedCount")
+            else None
+        ),
+        "size": f"{b.get('frameWidth')}x{b.get('frameHeight')}",
+        "under_cap_s": first_run_under(sent, cap, cap_at) if cap else None,
+        "above_4_s": (first_above(received, 4.0, changes[1][0]) if len(changes) > 1 else None),
+        "received_mbps_per_s": [round(v, 2) for v in received],
+        "rtp_jitter_ms_per_s": [round(1000 * x.get("jitter", 0), 1) for x in inside],
+        "target_delay_ms_per_s": [
+            round(
+                1000
+                * (y.get("jitterBufferTargetDelay", 0) - x.get("jitterBufferTargetDelay", 0))
+                / n,
+                1,
+            )
+            for x, y in itertools.pairwise(inside)
+            if (n := y.get("jitterBufferEmittedCount", 0) - x.get("jitterBufferEmittedCount", 0))
+        ],
+        "jitter_buffer_ms_per_s": [
+            round(1000 * (y.get("jitterBufferDelay", 0) - x.get("jitterBufferDelay", 0)) / n, 1)
+            for x, y in itertools.pairwise(inside)
+            if (n := y.get("jitterBufferEmittedCount", 0) - x.get("jitterBufferEmittedCount", 0))
+        ],
+    }
+
+
+def python_figures(
+    samples: list[dict[str, float]], solo_from: float, joined: float, start: float, end: float
+) -> dict[str, Any]:
+    """Our client's fps and Mbit/s alone (`solo_from`..`joined`) and during the run."""
+
+    def rate(t0: float, t1: float) -> tuple[float, float]:
+        inside = [s for s in samples if t0 * 1000 <= s["t"] <= t1 * 1000]
+        if len(inside) < 2:
+            return 0.0, 0.0
+        a, b = inside[0], inside[-1]
+        seconds = (b["t"] - a["t"]) / 1000
+        return (b["frames"] - a["frames"]) / seconds, (b["bytes"] - a["bytes"]) * 8 / seconds / 1e6
+
+    solo_fps, solo_mbps = rate(solo_from + 2, joined)  # past its first keyframe
+    fps, mbps = rate(start, end)
+    return {"receiver": "ours", "fps": fps, "mbps": mbps, "solo_fps": solo_fps,
+            "solo_mbps": solo_mbps}  # fmt: skip
+
+
+def freeze_gaps(gaps: list[float]) -> list[float]:
+    """Gaps between presented frames that count as freezes: longer than `FREEZE_S`."""
+    return [g for g in gaps if g > FREEZE_S]
+
+
+def first_run_under(series: list[float], cap: float, since: float, hold: int = 3) -> float | None:
+    """Seconds after `since` until `series` (per second) stays <= `cap` for `hold` seconds."""
+    start = int(since)
+    for i in range(start, len(series) - hold + 1):
+        if all(v <= cap for v in series[i : i + hold]):
+            return float(i - start)
+    return None
+
+
+def first_above(series: list[float], level: float, since: float) -> float | None:
+    """Seconds after `since` until `series` (per second) first exceeds `level`."""
+    start = int(since)
+    return next((float(i - start) for i in range(start, len(series)) if series[i] > level), None)
+
+
+def summarise(name: str, runs: list[dict[str, Any]], reference: dict[str, Any] | None) -> dict:
+    """The scenario's figures: medians over runs of viewer 0 (and viewer 1 if any)."""
+
+    def med(viewer: int, key: str) -> Any:
+        values = [r["viewers"][viewer].get(key) for r in runs]
+        values = [v for v in values if v is not None]
+        return statistics.median(values) if values else None
+
+    out = {
+        key: med(0, key)
+        for key in (
+            "fps", "mbps", "steady_mbps", "p50_ms", "p95_ms", "freezes", "freeze_s",
+            "max_freeze_s", "freeze_after_s", "keyframe_requests_per_min", "recovered_pct",
+            "under_cap_s", "above_4_s", "jitter_buffer_ms",
+        )
+    }  # fmt: skip
+    out["p95_growth_ms"] = minus(med(0, "p95_second_half_ms"), med(0, "p95_first_half_ms"))
+    out["freezes_per_min"] = out["freezes"] * 60 / statistics.median(r["seconds"] for r in runs)
+    if reference:
+        out["p95_over_reference_ms"] = minus(out["p95_ms"], reference.get("p95_ms"))
+    if name == "two_viewers":
+        out["capped_fps"] = out["fps"]  # viewer 0: Chromium behind the 1 Mbit/s cap
+        out["capped_p95_ms"] = out["p95_ms"]
+        out["capped_p95_growth_ms"] = out["p95_growth_ms"]
+        out["other_fps"], out["other_mbps"] = med(1, "fps"), med(1, "mbps")
+        out["other_solo_mbps"] = med(1, "solo_mbps")
+        if out["other_solo_mbps"]:
+            out["other_mbps_vs_solo_pct"] = 100 * out["other_mbps"] / out["other_solo_mbps"]
+    out["idle_before_pct"] = [r["idle_before_pct"] for r in runs]
+    return out
+
+
+def minus(a: float | None, b: float | None) -> float | None:
+    """a - b, or None when either is unknown (e.g. no frame was shown in a half)."""
+    return None if a is None or b is None else a - b
+
+
+def rows(summaries: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """One table row per (scenario, target), plus the context figures of each scenario."""
+    out = []
+    for name, s in summaries.items():
+        context = (
+            f"fps {s['fps']:.1f}, {s['mbps']:.2f} Mbit/s, p50/p95 {s['p50_ms']}/{s['p95_ms']} ms"
+        )
+        out.append(
+            {
+                "scenario": name,
+                "figure": "(context)",
+                "measured": context,
+                "target": "",
+                "result": "",
+            }
+        )
+        for scenario, key, target, check in TARGETS:
+            if scenario != name:
+                continue
+            value = s.get(key)
+            ok = value is not None and check(value)
+            measured = (
+                "-"
+                if value is None
+                else (f"{value:.2f}" if isinstance(value, float) else str(value))
+            )
+            out.append({"scenario": name, "figure": key, "measured": measured, "target": target,
+                        "result": "pass" if ok else "FAIL"})  # fmt: skip
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--only", action="append", choices=sorted(SCENARIOS))
+    parser.add_argument("--runtime-src", help="serve the reactor_runtime of this src directory")
+    parser.add_argument("--label", default="", help="suffix of the result file, e.g. before")
+    parser.add_argument(
+        "--playout-delay",
+        choices=("on", "off"),
+        default="on",
+        help="off: the runtime answers no playout-delay (A/B of issue 10 item 3)",
+    )
+    parser.add_argument("--quiet", type=float, default=85.0, help="idle %% to wait for per run")
+    parser.add_argument("--quiet-timeout", type=float, default=120.0)
+    opts = parser.parse_args()
+    skip = chromium_unavailable()
+    if skip:
+        print(f"network: cannot run ({skip})", file=sys.stderr)
+        return 2
+    names = [n for n in SCENARIOS if not opts.only or n in opts.only]
+    if "two_viewers" in names or "cap2" in names:
+        names = ["reference", *(n for n in names if n != "reference")]  # their baseline
+    runs: dict[str, list[dict[str, Any]]] = {}
+    summaries: dict[str, dict[str, Any]] = {}
+    name_of_file = f"network-{time.strftime('%Y-%m-%d')}{f'-{opts.label}' if opts.label else ''}"
+
+    def save() -> Any:  # after every run: a crash later loses nothing measured
+        document = {"runs_per_scenario": opts.runs, "seconds": opts.seconds}
+        document |= {"runtime_src": opts.runtime_src, "label": opts.label}
+        document |= {"playout_delay": opts.playout_delay}
+        return write_result(name_of_file, {**document, "summaries": summaries, "runs": runs})
+
+    for name in names:
+        for n in range(opts.runs):
+            print(f"{name}: run {n + 1}/{opts.runs}", file=sys.stderr, flush=True)
+            try:
+                runs.setdefault(name, []).append(run_once(name, SCENARIOS[name], opts))
+            except Exception as exc:  # one failed run must not lose the others
+                print(f"  failed: {exc!r}", file=sys.stderr)
+            save()
+    for name in names:
+        if runs.get(name):
+            summaries[name] = summarise(name, runs[name], summaries.get("reference"))
+    print(table(rows(summaries), ("scenario", "figure", "measured", "target", "result")))
+    print(f"wrote {save()}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
