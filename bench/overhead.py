@@ -40,10 +40,13 @@ from common import (
 from serve import FPS, make_texture, source_frame
 
 from reactor_runtime.client import connect
-from reactor_runtime.transport.encoders import rgb_to_yuv, video_encoder
+from reactor_runtime.transport.encoders import START_BITRATE, rgb_to_yuv, video_encoder
 
 WIDTH, HEIGHT = 1280, 720
 TARGET = 1.15
+RATE = ("--min-bitrate", str(START_BITRATE), "--max-bitrate", str(START_BITRATE))
+"""Both sides encode at the 720p start rate: the runtime's rate control would follow
+our client's REMB, and encoding costs more the more bits it makes."""
 
 
 def bare(codec: str, seconds: float, warmup: float) -> dict[str, Any]:
@@ -85,7 +88,7 @@ def bare(codec: str, seconds: float, warmup: float) -> dict[str, Any]:
 
 async def runtime(codec: str, seconds: float, warmup: float) -> dict[str, Any]:
     """Serve the same frames to one viewer; server CPU per encoded frame."""
-    with serve(WIDTH, HEIGHT, codec, "LiveVideoOnlyModel") as server:
+    with serve(WIDTH, HEIGHT, codec, "LiveVideoOnlyModel", args=RATE) as server:
         async with connect(server.url, audio=False) as session:
             frames = session.video()
             warm_until = time.monotonic() + warmup

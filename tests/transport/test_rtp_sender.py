@@ -24,9 +24,9 @@ from aiortc.rtp import (
 from reactor_runtime import Output, ReactorModel, Video
 from reactor_runtime.session import Session
 from reactor_runtime.transport import MediaHub, ViewerPeer
-from reactor_runtime.transport.pacing import MAX_DELAY, Pacer
+from reactor_runtime.transport.pacing import MAX_DELAY, PacedTransport, Pacer
 from reactor_runtime.transport.pipelines import KEYFRAME_MIN_INTERVAL
-from reactor_runtime.transport.rtp_sender import PacketHistory
+from reactor_runtime.transport.rtp_sender import PacketHistory, SenderBridge
 
 
 class TexturedOutput(Output):
@@ -292,3 +292,30 @@ def test_the_pacer_never_holds_a_stream_below_what_it_actually_sends():
         pacer.produced(10_000)
         waits = [pacer.delay(1000) for _ in range(10)]
     assert waits[-1] < 1 / 15, "the pace follows the output: no backlog builds"
+
+
+def test_an_aiortc_without_the_private_names_the_bridge_needs_is_refused_by_name():
+    bridge = SenderBridge(object(), on_keyframe_request=lambda: None)  # type: ignore[arg-type]
+    with pytest.raises(RuntimeError, match=r"_RTCRtpSender__rtp_history.*rtp_sender\.py"):
+        bridge.install()
+
+
+async def test_rtp_waits_in_the_pacer_and_rtcp_does_not():
+    sent: list[bytes] = []
+
+    class Transport:
+        name = "dtls"
+
+        async def _send_rtp(self, data: bytes) -> None:
+            sent.append(data)
+
+    pacer = Pacer(lambda: 80_000)  # 200 kbit/s: 1250 bytes take 50 ms
+    paced = PacedTransport(Transport(), pacer)
+    assert paced.name == "dtls", "everything else is the transport's"
+    rtp, rtcp = bytes([0x80, 96]) + bytes(1248), bytes([0x80, 200]) + bytes(26)
+    for data in (rtp, rtp, rtcp):
+        await paced._send_rtp(data)
+    assert pacer.paced == 1 and sent == [rtp, rtp, rtcp]
+    started = time.monotonic()
+    await paced._send_rtp(rtcp)
+    assert time.monotonic() - started < 0.02, "a report does not wait behind media"

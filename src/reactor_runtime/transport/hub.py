@@ -9,6 +9,11 @@ waits behind a video encode, and each packet leaves when the last sample it carr
 presented: the model emits ahead (batches, a buffer), and packets sent in bursts on the
 frame ticks make a browser's jitter buffer hold ~20 ms more audio, which lip-sync then
 adds to video too. A slow viewer only overflows its own queue.
+
+Each encoded stream (a track in one codec) works at the rate of its slowest viewer
+(`rate_control.StreamRate` over each viewer's `ViewerEstimate`, fed by its sender's
+REMB and loss reports through `rtp_sender.SenderBridge`), changed in place without a
+keyframe, within `min_bitrate`/`max_bitrate`.
 """
 
 from __future__ import annotations

@@ -97,7 +97,7 @@ class Pacer:
 
 
 class PacedTransport:
-    """A sender's view of its `RTCDtlsTransport` whose `_send_rtp` goes through a `Pacer`.
+    """A sender's view of its `RTCDtlsTransport` whose RTP goes through a `Pacer`.
 
     Everything else is the transport's own (attribute access is forwarded).
     """
@@ -112,5 +112,8 @@ class PacedTransport:
         return getattr(self._transport, name)
 
     async def _send_rtp(self, data: bytes) -> None:
-        await self.pacer.wait(len(data))
+        # RTCP (packet types 192-223, where RTP keeps payload types 64-95 free) is not
+        # paced: a sender report held behind a frame would skew the round trip.
+        if not 192 <= data[1] <= 223:
+            await self.pacer.wait(len(data))
         await self._transport._send_rtp(data)  # type: ignore[attr-defined]

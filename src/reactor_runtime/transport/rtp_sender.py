@@ -15,8 +15,9 @@ encodes once for every viewer it falls short in four ways (FACTS.md "Networks"):
 `SenderBridge.install` replaces, on one sender instance, the history (a
 `PacketHistory` that keeps `HISTORY_SECONDS` of packets by their full sequence
 number), the NACK handler (wrapped; one resend per packet per round trip; counted)
-and the PLI/FIR/REMB/receiver-report handling (handed to callbacks). Everything else
-aiortc does is left as it is.
+and the PLI/FIR/REMB/receiver-report handling (handed to callbacks), and puts a
+`pacing.PacedTransport` in front of the sender's transport so a frame's packets leave
+spread out. Everything else aiortc does is left as it is.
 `tests/transport/test_rtp_sender.py` pins each behaviour, so an aiortc upgrade
 that moves these private names fails there and nowhere else.
 """
