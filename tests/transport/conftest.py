@@ -2,6 +2,7 @@
 
 Everything a transport test needs comes from fixtures (no cross-module imports):
 `session` (a started `Session` of `TinyModel`), `hub` (its started `MediaHub`),
+`make_textured_hub` (hubs over `TexturedModel`, moving 720p texture, with options),
 `make_peer` (server `ViewerPeer`s, closed at teardown) and `make_client`
 (`Client`s: an aiortc peer that offers like the official SDKs do).
 """
@@ -302,3 +303,49 @@ async def make_client():
 
     yield make
     await asyncio.gather(*(c.close() for c in clients))
+
+
+class TexturedOutput(Output):
+    main_video: Video
+
+
+class TexturedModel(ReactorModel):
+    """A moving 720p texture: ~10 packets a frame at 2.5 Mbit/s, so 128 packets last
+    well under a second, and an encoder that meets the rates it is given."""
+
+    fps = 30
+    output_type = TexturedOutput
+
+    def load(self, config: dict) -> None:
+        rng = np.random.default_rng(7)
+        y, x = np.mgrid[0:784, 0:1344]
+        wave = 127 + 50 * np.sin(x / 6.0) * np.cos(y / 9.0) + rng.normal(0, 6, x.shape)
+        gray = wave.clip(0, 255).astype(np.uint8)
+        self.canvas = np.repeat(gray[:, :, None], 3, axis=2)
+
+    async def run(self) -> None:
+        n = 0
+        while True:
+            await self.connected.wait()
+            dy, dx = (n * 2) % 64, (n * 3) % 64
+            picture = np.ascontiguousarray(self.canvas[dy : dy + 720, dx : dx + 1280])
+            await self.emit(TexturedOutput(main_video=picture))
+            n += 1
+
+
+@pytest.fixture
+async def make_textured_hub():
+    hubs: list[MediaHub] = []
+
+    async def make(**options: Any) -> MediaHub:
+        session = Session(TexturedModel, name="textured")
+        await session.start()
+        hub = MediaHub(session, **options)
+        hub.start()
+        hubs.append(hub)
+        return hub
+
+    yield make
+    for hub in hubs:
+        hub.stop()
+        await hub.session.stop()

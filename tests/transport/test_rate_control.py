@@ -120,5 +120,6 @@ async def test_metrics_show_each_streams_rate_and_the_loss_recovery_counters(
     text = generate_latest(registry).decode()
     assert re.search(r'reactor_video_bitrate\{codec="vp8",track="main_video"\} \d', text)
     assert 'reactor_video_keyframe_requests_total{codec="vp8",track="main_video"} 1.0' in text
+    assert 'reactor_video_scale{codec="vp8",track="main_video"} 1.0' in text
     for name in ("nacked", "retransmitted", "missed", "throttled", "keyframe_requests", "rembs"):
         assert f"reactor_rtp_{name}_total " in text

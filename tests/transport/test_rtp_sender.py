@@ -10,7 +10,6 @@ import asyncio
 import time
 from typing import Any
 
-import numpy as np
 import pytest
 from aiortc import rtcrtpsender
 from aiortc.rtp import (
@@ -21,40 +20,10 @@ from aiortc.rtp import (
     pack_remb_fci,
 )
 
-from reactor_runtime import Output, ReactorModel, Video
-from reactor_runtime.session import Session
 from reactor_runtime.transport import MediaHub, ViewerPeer
 from reactor_runtime.transport.pacing import MAX_DELAY, PacedTransport, Pacer
 from reactor_runtime.transport.pipelines import KEYFRAME_MIN_INTERVAL
 from reactor_runtime.transport.rtp_sender import PacketHistory, SenderBridge
-
-
-class TexturedOutput(Output):
-    main_video: Video
-
-
-class TexturedModel(ReactorModel):
-    """A moving 720p texture: ~10 packets a frame at 2.5 Mbit/s, so 128 packets last
-    well under a second, and an encoder that meets the rates it is given."""
-
-    fps = 30
-    output_type = TexturedOutput
-
-    def load(self, config: dict) -> None:
-        rng = np.random.default_rng(7)
-        y, x = np.mgrid[0:784, 0:1344]
-        wave = 127 + 50 * np.sin(x / 6.0) * np.cos(y / 9.0) + rng.normal(0, 6, x.shape)
-        gray = wave.clip(0, 255).astype(np.uint8)
-        self.canvas = np.repeat(gray[:, :, None], 3, axis=2)
-
-    async def run(self) -> None:
-        n = 0
-        while True:
-            await self.connected.wait()
-            dy, dx = (n * 2) % 64, (n * 3) % 64
-            picture = np.ascontiguousarray(self.canvas[dy : dy + 720, dx : dx + 1280])
-            await self.emit(TexturedOutput(main_video=picture))
-            n += 1
 
 
 class Recorder:
@@ -93,16 +62,8 @@ class Recorder:
 
 
 @pytest.fixture
-async def textured_hub():
-    session = Session(TexturedModel, name="textured")
-    await session.start()
-    hub = MediaHub(session)
-    hub.start()
-    try:
-        yield hub
-    finally:
-        hub.stop()
-        await session.stop()
+async def textured_hub(make_textured_hub):
+    return await make_textured_hub()
 
 
 async def connect(client: Any, hub: MediaHub, viewer_id: str = "viewer-1") -> ViewerPeer:

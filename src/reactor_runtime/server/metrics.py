@@ -256,6 +256,22 @@ def rate_metrics(media: dict[str, Any]) -> Iterator[Metric]:
         ),
         "keyframes_forced",
     )
+    yield per_codec(
+        CounterMetricFamily(
+            "reactor_video_ladder_steps",
+            "Resolution ladder steps, each reopening the encoder at a new size (one keyframe).",
+            labels=labels,
+        ),
+        "ladder_steps",
+    )
+    yield per_codec(
+        GaugeMetricFamily(
+            "reactor_video_scale",
+            "Scale of the model's picture size a video stream is encoded at.",
+            labels=labels,
+        ),
+        "scale",
+    )
     lowest = GaugeMetricFamily(
         "reactor_video_viewer_estimate_min",
         "Lowest viewer rate estimate (REMB, loss) of a stream, bit/s.",

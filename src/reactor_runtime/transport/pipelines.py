@@ -25,6 +25,7 @@ from .encoders import (
     rgb_to_yuv,
     video_encoder,
 )
+from .ladder import Ladder, scaled_size
 from .rate_control import DEFAULT_MAX_BITRATE, DEFAULT_MIN_BITRATE, StreamRate
 
 log = logging.getLogger(__name__)
@@ -44,7 +45,8 @@ class VideoPipeline:
 
     When the encoder is still busy with the previous picture, a newer one replaces the
     waiting one (counted in `skipped`): the stream stays live instead of falling behind.
-    Before each picture, each codec's encoder takes the rate its `StreamRate` decides.
+    Before each picture, each codec's encoder takes the rate its `StreamRate` decides,
+    and the picture is scaled to the step of that codec's `Ladder` for that rate.
     """
 
     def __init__(
@@ -66,6 +68,8 @@ class VideoPipeline:
         self.max_bitrate = max_bitrate
         self.rates: dict[VideoCodec, StreamRate] = {}
         """Each codec's rate decision (the hub adds its viewers' estimates to it)."""
+        self.ladders: dict[VideoCodec, Ladder] = {}
+        """Each codec's resolution ladder step."""
         self.name = name
         self.fps = fps
         self.loop = loop
@@ -145,6 +149,8 @@ class VideoPipeline:
             "bitrate": {c: e.bitrate for c, e in encoders},
             "rate_changes": {c: e.rate_changes for c, e in encoders},
             "rate": {c: r.stats() for c, r in list(self.rates.items())},
+            "ladder_steps": {c: ladder.steps for c, ladder in list(self.ladders.items())},
+            "scale": {c: ladder.scale for c, ladder in list(self.ladders.items())},
         }
 
     def _take(self) -> tuple[np.ndarray, int, set[VideoCodec], set[VideoCodec]] | None:
@@ -177,12 +183,14 @@ class VideoPipeline:
             picture, pts, codecs, forced = job
             for codec in set(self._encoders) - codecs:
                 del self._encoders[codec]
+                self.ladders.pop(codec, None)
             if not codecs:
                 continue
             try:
                 started = time.perf_counter()
                 frame = rgb_to_yuv(picture)
                 converted = time.perf_counter()
+                sized = {(frame.width, frame.height): frame}
                 for codec in sorted(codecs):
                     encoder = self._encoders.get(codec)
                     if encoder is None:
@@ -190,7 +198,10 @@ class VideoPipeline:
                             codec, self.fps, self.min_bitrate, self.max_bitrate
                         )
                     self._follow_rate(codec, encoder)
-                    packets = encoder.encode(frame, pts, keyframe=codec in forced)
+                    size = self._ladder_size(codec, encoder, frame.width, frame.height)
+                    if size not in sized:
+                        sized[size] = frame.reformat(width=size[0], height=size[1])
+                    packets = encoder.encode(sized[size], pts, keyframe=codec in forced)
                     if packets:
                         self.loop.call_soon_threadsafe(self.deliver, self.name, codec, packets)
                 self.convert_seconds += converted - started
@@ -201,6 +212,16 @@ class VideoPipeline:
                 return
             except Exception:
                 log.exception("video track %r: encoding a picture failed; skipped", self.name)
+
+    def _ladder_size(
+        self, codec: VideoCodec, encoder: VideoEncoder, width: int, height: int
+    ) -> tuple[int, int]:
+        if encoder.bitrate is None:
+            return width, height
+        ladder = self.ladders.get(codec)
+        if ladder is None:
+            ladder = self.ladders[codec] = Ladder()
+        return scaled_size(width, height, ladder.update(encoder.bitrate, width, height))
 
     def _follow_rate(self, codec: VideoCodec, encoder: VideoEncoder) -> None:
         rate = self.rates.get(codec)
