@@ -27,7 +27,7 @@ import time
 from typing import Any
 
 from common import pct, read_emits, serve, table, wait_quiet, write_result
-from serve import CODECS, SIZES, client_receive, cpu_seconds, encoded_bytes
+from serve import CODECS, SIZES, client_receive, cpu_seconds, encoded_bytes, playout_delay_env
 
 # Each presented frame: draw row 0 (the id blocks) into a canvas, read the 32 block
 # centres, check the id, record (id, expected display time as epoch ms, callback time).
@@ -88,7 +88,7 @@ def chromium_case(width: int, height: int, codec: str, opts: argparse.Namespace)
     from web.viewer import HEALTH, launch
 
     idle = wait_quiet(opts.quiet, opts.quiet_timeout)
-    with private_network() as net:
+    with private_network() as net, playout_delay_env(opts.playout_delay == "on") as env:
         model = opts.model
         with (
             serve(
@@ -97,7 +97,7 @@ def chromium_case(width: int, height: int, codec: str, opts: argparse.Namespace)
                 codec,
                 model,
                 host=net.address,
-                prefix=net.exec_prefix,
+                prefix=[*net.exec_prefix, *env],
                 video_only=opts.video_only,
             ) as server,
             sync_playwright() as pw,
@@ -141,7 +141,8 @@ def chromium_case(width: int, height: int, codec: str, opts: argparse.Namespace)
     inside = [r[1] - r[3] for r in records if r[3]]
     decode = [1000 * r[4] for r in records if r[4] is not None]
     return {
-        "receiver": "chromium (page)",
+        "receiver": "chromium (page)" + " (no playout-delay)" * (opts.playout_delay == "off"),
+        "playout_delay": opts.playout_delay,
         "size": f"{width}x{height}",
         "codec": codec,
         "fps": len(records) / measured["seconds"],
@@ -190,6 +191,13 @@ def main() -> int:
     parser.add_argument(
         "--video-only", action="store_true", help="serve no audio (no lip-sync hold in Chromium)"
     )
+    parser.add_argument(
+        "--playout-delay",
+        choices=("on", "off"),
+        default="on",
+        help="off: the runtime answers no playout-delay to Chromium (A/B; ours never offers it)",
+    )
+    parser.add_argument("--no-ours", action="store_true", help="Chromium cases only")
     parser.add_argument("--quiet", type=float, default=85.0, help="idle %% to wait for per case")
     parser.add_argument("--quiet-timeout", type=float, default=120.0)
     opts = parser.parse_args()
@@ -203,8 +211,9 @@ def main() -> int:
         print(f"chromium: skipped ({skip})", file=sys.stderr)
     results: list[dict[str, Any]] = []
     for width, height, codec in cases:
-        print(f"ours: {width}x{height} {codec}", file=sys.stderr, flush=True)
-        results.append(ours_case(width, height, codec, opts))
+        if not opts.no_ours:
+            print(f"ours: {width}x{height} {codec}", file=sys.stderr, flush=True)
+            results.append(ours_case(width, height, codec, opts))
         if not skip:
             print(f"chromium: {width}x{height} {codec}", file=sys.stderr, flush=True)
             try:

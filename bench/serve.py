@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import platform
@@ -36,6 +37,7 @@ import tempfile
 import threading
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -453,6 +455,30 @@ def sdk_receive(url: str, pid: int, model_dir: Path, opts: argparse.Namespace) -
 # --------------------------------------------------------------------------- driving
 
 
+PLAYOUT_DELAY_OFF = (
+    "import sys\n"
+    "import reactor_runtime.transport.peer as peer\n"
+    "peer.negotiate_playout_delay = lambda plan, transceivers, *args: []\n"
+    "print('bench: playout-delay negotiation off', file=sys.stderr)\n"
+)
+"""A sitecustomize for the served runtime: answer no playout-delay (the A/B "before")."""
+
+
+@contextlib.contextmanager
+def playout_delay_env(enabled: bool) -> Iterator[list[str]]:
+    """An argv prefix (``env PYTHONPATH=...``) serving the runtime without playout-delay.
+
+    Yields ``[]`` when `enabled` (the runtime's own behaviour: answered when offered).
+    """
+    if enabled:
+        yield []
+        return
+    with tempfile.TemporaryDirectory(prefix="bench-no-playout-") as tmp:
+        (Path(tmp) / "sitecustomize.py").write_text(PLAYOUT_DELAY_OFF)
+        paths = [tmp, *filter(None, [os.environ.get("PYTHONPATH")])]
+        yield ["env", f"PYTHONPATH={os.pathsep.join(paths)}"]
+
+
 def run_case(width: int, height: int, codec: str, opts: argparse.Namespace, sdk: bool) -> dict:
     sys.path.insert(0, str(REPO / "tests"))
     from client.served import reactor_run
@@ -470,7 +496,10 @@ def run_case(width: int, height: int, codec: str, opts: argparse.Namespace, sdk:
 
             with (
                 private_network() as net,
-                reactor_run(model_dir, *args, host=net.address, prefix=net.exec_prefix) as served,
+                playout_delay_env(opts.playout_delay == "on") as env,
+                reactor_run(
+                    model_dir, *args, host=net.address, prefix=[*net.exec_prefix, *env]
+                ) as served,
             ):
                 argv = [sys.executable, str(Path(__file__).resolve()), "--sdk-receive"]
                 argv += [served.url, str(served.process.pid), str(model_dir)]
@@ -483,7 +512,10 @@ def run_case(width: int, height: int, codec: str, opts: argparse.Namespace, sdk:
     result.update(
         size=f"{width}x{height}",
         codec=codec,
-        receiver=("reactor-sdk 1.13.0" if sdk else "ours") + (" (no audio)" * opts.video_only),
+        receiver=("reactor-sdk 1.13.0" if sdk else "ours")
+        + (" (no audio)" * opts.video_only)
+        + (" (no playout-delay)" * (sdk and opts.playout_delay == "off")),
+        playout_delay=opts.playout_delay if sdk else "not offered",
         idle_before_pct=round(idle, 1),
     )
     return result
@@ -600,6 +632,12 @@ def main() -> int:
     )
     parser.add_argument("--no-sdk", action="store_true", help="skip the official-SDK receiver")
     parser.add_argument("--sdk-only", action="store_true")
+    parser.add_argument(
+        "--playout-delay",
+        choices=("on", "off"),
+        default="on",
+        help="off: the runtime answers no playout-delay to the SDK (A/B; ours never offers it)",
+    )
     parser.add_argument("--out", default=str(BENCH / "results" / "serve.json"))
     parser.add_argument(
         "--sdk-receive", nargs=3, metavar=("URL", "PID", "DIR"), help=argparse.SUPPRESS
