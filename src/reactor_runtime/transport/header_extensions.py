@@ -14,8 +14,11 @@ aiortc answers only the header extensions it knows (for video: ``sdes:mid`` and
 video on, the answer carries it back with the client's id and the section's sender
 gets a `PlayoutDelayMap`, which writes the extension on every packet it sends
 (retransmissions included; 4 bytes each). A client that does not offer it gets
-nothing. `tests/transport/test_header_extensions.py` pins the answer and the bytes a
-real aiortc receiver gets, so an aiortc upgrade that moves these private names fails
+nothing. Which viewers get it is `ViewerPeer`'s choice: only those that receive no
+audio, because min = max = 0 also takes away the room the receiver's lip-sync needs
+to hold video back to its audio (Chromium then shows video ~50 ms ahead).
+`tests/transport/test_header_extensions.py` pins the answer and the bytes a real
+aiortc receiver gets, so an aiortc upgrade that moves these private names fails
 there.
 """
 
