@@ -72,10 +72,15 @@ def chromium_unavailable() -> str | None:
     return unavailable_reason()
 
 
+def served_model(opts: argparse.Namespace) -> str:
+    """The model class to serve: `common.serve` names it itself, so video-only has its own."""
+    return "LiveVideoOnlyModel" if opts.video_only and opts.model == "LiveModel" else opts.model
+
+
 def ours_case(width: int, height: int, codec: str, opts: argparse.Namespace) -> dict:
     """Emit -> decoded at our client on 127.0.0.1 (serve.py's receiver)."""
     idle = wait_quiet(opts.quiet, opts.quiet_timeout)
-    with serve(width, height, codec, opts.model, video_only=opts.video_only) as server:
+    with serve(width, height, codec, served_model(opts), video_only=opts.video_only) as server:
         result = asyncio.run(client_receive(server.url, server.pid, server.model_dir, opts))
     result.update(size=f"{width}x{height}", codec=codec, receiver="ours", idle_before_pct=idle)
     return result
@@ -89,7 +94,7 @@ def chromium_case(width: int, height: int, codec: str, opts: argparse.Namespace)
 
     idle = wait_quiet(opts.quiet, opts.quiet_timeout)
     with private_network() as net, playout_delay_env(opts.playout_delay == "on") as env:
-        model = opts.model
+        model = served_model(opts)
         with (
             serve(
                 width,

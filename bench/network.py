@@ -114,7 +114,15 @@ def run_once(name: str, scenario: Scenario, opts: argparse.Namespace) -> dict[st
             env = ["env", f"PYTHONPATH={':'.join(paths)}"]
         prefix = [*net.server.exec_prefix, *env]
         with (
-            serve(WIDTH, HEIGHT, CODEC, "LiveModel", host=net.server.address, prefix=prefix) as srv,
+            serve(
+                WIDTH,
+                HEIGHT,
+                CODEC,
+                "LiveVideoOnlyModel" if opts.video_only else "LiveModel",
+                host=net.server.address,
+                prefix=prefix,
+                video_only=opts.video_only,
+            ) as srv,
             MetricsSampler(net.server.name, srv.url) as metrics,
             sync_playwright() as pw,
         ):
@@ -421,6 +429,11 @@ def main() -> int:
     parser.add_argument("--runtime-src", help="serve the reactor_runtime of this src directory")
     parser.add_argument("--label", default="", help="suffix of the result file, e.g. before")
     parser.add_argument(
+        "--video-only",
+        action="store_true",
+        help="serve no audio (the runtime sends playout-delay only to viewers with no audio)",
+    )
+    parser.add_argument(
         "--playout-delay",
         choices=("on", "off"),
         default="on",
@@ -450,7 +463,7 @@ def main() -> int:
     def save() -> Any:  # after every run: a crash later loses nothing measured
         document = {"runs_per_scenario": opts.runs, "seconds": opts.seconds}
         document |= {"runtime_src": opts.runtime_src, "label": opts.label}
-        document |= {"playout_delay": opts.playout_delay}
+        document |= {"playout_delay": opts.playout_delay, "video_only": opts.video_only}
         return write_result(name_of_file, {**document, "summaries": summaries, "runs": runs})
 
     for name in names:
