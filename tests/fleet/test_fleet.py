@@ -280,3 +280,34 @@ def test_a_drained_replica_gets_no_new_session_and_ends_its_own_at_the_timeout(f
         state = next(r for r in fleet.snapshot()["replicas"] if r["name"] == name)["state"]
         assert state in ("draining", "down")
         assert_injective_and_true(fleet)
+
+
+def test_two_gateways_sharing_a_secret_serve_one_session_between_them(fleet) -> None:
+    from fleet_harness import Gateway
+
+    secret = os.urandom(32)
+    first = Gateway(fleet.controller, Credentials(["k2"], secret=secret), hold=1.0)
+    second = Gateway(fleet.controller, Credentials(["k2"], secret=secret), hold=1.0)
+    try:
+        minted = httpx.post(first.url + "/tokens", headers={"Reactor-API-Key": "k2"}, json=None)
+        auth = {"Authorization": f"Bearer {minted.json()['jwt']}"}
+        created = httpx.post(first.url + "/sessions", headers=auth, json={"model": {"name": "t"}})
+        assert created.status_code == 201
+        sid = created.json()["session_id"]
+
+        def ready() -> dict | None:
+            body = httpx.get(f"{second.url}/sessions/{sid}", headers=auth, timeout=10).json()
+            return body if "capabilities" in body else None
+
+        body = wait_for(ready, timeout=20)
+        assert body["session_id"] == sid and body["state"] == "ACTIVE"
+        transport = f"{second.url}/sessions/{sid}/transport/webrtc"
+        assert httpx.get(transport + "/ice_servers", headers=auth).status_code == 200
+        replica = bindings(fleet)[sid]
+        assert fleet.replica_sessions()[replica] is not None
+        assert httpx.delete(f"{second.url}/sessions/{sid}", headers=auth).status_code == 204
+        assert httpx.get(f"{first.url}/sessions/{sid}", headers=auth).json()["state"] == "CLOSED"
+        fleet.wait_idle(REPLICAS)
+    finally:
+        first.stop()
+        second.stop()
