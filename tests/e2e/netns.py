@@ -182,6 +182,18 @@ def _kill_namespace_pids(name: str) -> None:
             os.kill(int(pid), signal.SIGKILL)
 
 
+def without_ipv6(name: str) -> None:
+    """Turn IPv6 off in namespace `name`, before its links are made.
+
+    A new link's IPv6 link-local address settles (duplicate address detection) about
+    a second after the link comes up; Chromium sees that as a network change and
+    aborts whatever it is loading with ``net::ERR_NETWORK_CHANGED``. The tests use
+    IPv4 only, so the namespace gets no IPv6 at all.
+    """
+    _ip("netns", "exec", name, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1")
+    _ip("netns", "exec", name, "sysctl", "-qw", "net.ipv6.conf.default.disable_ipv6=1")
+
+
 def _ip(*args: str) -> None:
     result = subprocess.run(["ip", *args], capture_output=True, text=True)
     if result.returncode != 0:
@@ -236,6 +248,7 @@ def private_network() -> Iterator[PrivateNetwork]:
         (etc / "resolv.conf").write_text(_RESOLV_CONF)
         (etc / "hosts").write_text(_HOSTS)
         inside = ("-n", name)
+        without_ipv6(name)
         _ip(*inside, "link", "set", "lo", "up")
         _ip(*inside, "link", "add", "t0", "type", "veth", "peer", "name", "t1")
         _ip(*inside, "addr", "add", f"{SERVER_ADDRESS}/{_PREFIX_LEN}", "dev", "t0")

@@ -52,7 +52,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from e2e.netns import PrivateNetwork, unavailable_reason
+from e2e.netns import PrivateNetwork, unavailable_reason, without_ipv6
 
 SERVER_ADDRESS = "10.78.1.1"
 ROUTER_ADDRESS = "10.78.1.2"
@@ -253,6 +253,7 @@ def _build(net: ShapedNetwork) -> None:
     hosts = f"127.0.0.1 localhost\n::1 localhost\n{SERVER_ADDRESS} server\n"
     for ns in net.namespaces:
         _ip("netns", "add", ns.name)
+        without_ipv6(ns.name)
         etc = _ETC_NETNS / ns.name
         etc.mkdir(parents=True, exist_ok=True)
         (etc / "resolv.conf").write_text("nameserver 127.0.0.1\noptions timeout:1 attempts:1\n")
