@@ -90,6 +90,7 @@ def test_behind_a_2_mbit_cap_the_stream_gets_under_it_within_3_s_and_keeps_25_fp
     assert sent <= 2.0, f"{sent:.2f} Mbit/s encoded after 3 s behind a 2 Mbit/s cap"
     seen = window(run.samples, 6, 20)
     assert seen["fps"] >= 25, seen
+    assert seen["rtt_ms"] >= 48, seen  # the delay line is on the media path too
     keyframes = run.metric(f"reactor_video_keyframes_total{STREAM}", 20)
     forced = run.metric(f"reactor_video_keyframes_forced_total{STREAM}", 20)
     changes = run.metric(f"reactor_video_rate_changes_total{STREAM}", 20)
@@ -104,6 +105,8 @@ def test_over_5_percent_loss_at_80_ms_nacked_packets_are_recovered_and_28_fps_ho
     with chromium_watching(Link(), rtt_ms=80, seconds=20, loss=0.05) as run:
         stats = run.net.link_stats(0)
     assert stats["lost_packets"] > 100, stats  # the loss really happened
+    share = stats["lost_packets"] / (stats["lost_packets"] + stats["sent_packets"])
+    assert 0.02 <= share <= 0.09, stats
     whole = window(run.samples, 0, 20)
     assert whole["retransmitted"] >= 0.9 * whole["lost"], whole
     nacked = run.metric("reactor_rtp_nacked_total", 20)
