@@ -21,6 +21,8 @@ import httpx
 import uvicorn
 
 os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
+# Ray on 127.0.0.1, not the machine's own address (see conftest.py); bench/fleet.py too.
+os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 
 import ray
 from ray.cluster_utils import Cluster
