@@ -44,6 +44,15 @@ import pytest
 from e2e.avsync_page import harness
 from e2e.netns import CHROMIUM_PATH, private_network
 
+# The floor this test compares against moves 10-60 ms between runs on a shared machine
+# (Chromium's own lip-sync loop), so a sound sender still misses the 20 ms bound about
+# one run in five; the default suite pins sync on the wire (transport/test_rtcp_sync.py).
+pytestmark = pytest.mark.skipif(
+    os.environ.get("REACTOR_AVSYNC") != "1",
+    reason="Chromium A/V sync against a moving floor: run with REACTOR_AVSYNC=1 "
+    "(or python bench/avsync.py)",
+)
+
 WARMUP_S = 20.0
 PAIRS = 15
 COLLECT_TIMEOUT_S = 45.0
