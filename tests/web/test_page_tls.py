@@ -8,18 +8,13 @@ camera works only because the page is served over TLS.
 from __future__ import annotations
 
 import os
-import queue
-import subprocess
-import sys
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from e2e.netns import CHROMIUM_ARGS, CHROMIUM_PATH, PrivateNetwork, private_network
 from web.test_page_echo import mean_rgb, shows_bars
-from web.viewer import ROOT, START_TIMEOUT, Server, Viewer
+from web.viewer import ROOT, Server, Viewer, serve
 
 PORT = 8443
 TOKEN = "page+tls/Token_0123456789=="
@@ -32,31 +27,16 @@ FETCH = """async (path) => {
 
 def serve_tls(net: PrivateNetwork, cache: Path) -> Server:
     """`reactor run examples/echo --tls self-signed --token …` on 10.77.0.1:8443."""
-    argv = [sys.executable, "-m", "reactor_runtime.cli", "run", str(ROOT / "examples" / "echo")]
-    argv += ["--host", net.address, "--port", str(PORT), "--tls", "self-signed", "--token", TOKEN]
     env = {**os.environ, "XDG_CACHE_HOME": str(cache), "PYTHONUNBUFFERED": "1"}
-    process = net.popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
-    server = Server(net, f"https://{net.address}:{PORT}", process)
-    lines: queue.Queue[str | None] = queue.Queue()
-
-    def pump() -> None:
-        assert process.stdout is not None
-        for line in process.stdout:
-            server.output.append(line)
-            lines.put(line)
-        lines.put(None)
-
-    threading.Thread(target=pump, daemon=True).start()
-    deadline = time.monotonic() + START_TIMEOUT
-    while True:
-        try:
-            line = lines.get(timeout=max(deadline - time.monotonic(), 0.01))
-        except queue.Empty:
-            line = None
-        if line is None:
-            raise AssertionError(f"reactor run did not start:\n{''.join(server.output)}")
-        if "reactor: open" in line:
-            return server
+    return serve(
+        net,
+        str(ROOT / "examples" / "echo"),
+        PORT,
+        args=("--tls", "self-signed", "--token", TOKEN),
+        env=env,
+        scheme="https",
+        ready="reactor: open",
+    )
 
 
 @pytest.fixture(scope="module")

@@ -71,13 +71,25 @@ class Server:
         self.process.wait(timeout=10)
 
 
-def serve(net: PrivateNetwork, model_dir: str | None = None, port: int = 8080) -> Server:
-    """Start `reactor run [model_dir]` on `net.address:port`; return once it serves."""
+def serve(
+    net: PrivateNetwork,
+    model_dir: str | None = None,
+    port: int = 8080,
+    *,
+    args: tuple[str, ...] = (),
+    env: dict[str, str] | None = None,
+    scheme: str = "http",
+    ready: str = "serving",
+) -> Server:
+    """Start `reactor run [model_dir] *args` on `net.address:port`.
+
+    Returns once a line of its output contains `ready`.
+    """
     argv = [sys.executable, "-m", "reactor_runtime.cli", "run", "--host", net.address]
-    argv += ["--port", str(port), *([model_dir] if model_dir else [])]
-    process = net.popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    argv += ["--port", str(port), *([model_dir] if model_dir else []), *args]
+    process = net.popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     lines: queue.Queue[str | None] = queue.Queue()
-    server = Server(net, f"http://{net.address}:{port}", process)
+    server = Server(net, f"{scheme}://{net.address}:{port}", process)
 
     def pump() -> None:
         assert process.stdout is not None
@@ -95,7 +107,7 @@ def serve(net: PrivateNetwork, model_dir: str | None = None, port: int = 8080) -
             line = None
         if line is None:
             raise AssertionError(f"reactor run did not start:\n{''.join(server.output)}")
-        if "serving" in line:
+        if ready in line:
             return server
 
 
