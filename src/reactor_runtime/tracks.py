@@ -216,6 +216,11 @@ def merge_tracks(classes: Iterable[type[_TrackSet]]) -> list[TrackSpec]:
 Metadata = dict[str, Any] | bytes
 """One video frame's metadata: a JSON-serialisable mapping, or bytes encoded by the model."""
 
+MAX_FRAME_METADATA = 16 * 1024
+"""Bytes of metadata one video frame may carry once encoded. It rides inside the frame's
+RTP packets (16 KiB is ~13 more packets, ~4 Mbit/s at 30 fps) and, base64-encoded, in
+one data-channel message to our page, which must stay under 256 KiB."""
+
 
 @dataclass(frozen=True, eq=False)
 class TrackPayload:
@@ -224,19 +229,24 @@ class TrackPayload:
     Use it in place of the array: `MyOutput(main_video=TrackPayload(frame, metadata={...}))`.
     `metadata` is one value for one frame, or a list with one value per frame
     of a batch; a mapping travels as JSON, bytes as they are. Only video
-    frames carry metadata. `emit()` validates and keeps it with each frame; the
-    wire does not carry it to viewers yet (counted in `frame_metadata`).
+    frames carry metadata, at most `MAX_FRAME_METADATA` bytes each once encoded.
+    `emit()` validates it and keeps it with each frame (counted in
+    `frame_metadata`); viewers get it with that frame: the official Python SDK
+    in the frame's trailer (`transport.frame_metadata`), our client as the
+    decoded frame's `metadata`, our page as a `frameMetadata` runtime message.
     """
 
     data: Any
     metadata: Metadata | list[Metadata] | None = dataclasses.field(default=None, kw_only=True)
 
-    def encode(self, track: str, kind: type[Track], frames: int) -> list[bytes] | None:
+    def encode(
+        self, track: str, kind: type[Track], frames: int, limit: int = MAX_FRAME_METADATA
+    ) -> list[bytes] | None:
         """The metadata as one `bytes` per frame of a validated payload of `frames` frames.
 
         Raises:
-            ValueError: the track is audio, a list does not match the batch, or a
-                mapping is not JSON-serialisable.
+            ValueError: the track is audio, a list does not match the batch, a
+                mapping is not JSON-serialisable, or a value is over `limit` bytes.
             TypeError: a value is neither a mapping nor bytes.
         """
         if self.metadata is None:
@@ -249,16 +259,26 @@ class TrackPayload:
                     f"track '{track}': a batch of {frames} frame(s) takes a list of {frames} "
                     f"metadata values, got one {type(self.metadata).__name__}"
                 )
-            return [_encode_metadata(track, self.metadata)]
+            return [_encode_metadata(track, self.metadata, limit)]
         if len(self.metadata) != frames or np.ndim(self.data) != 4:
             raise ValueError(
                 f"track '{track}': expected one metadata value per frame ({frames}, for a "
                 f"(N, H, W, 3) batch), got a list of {len(self.metadata)}"
             )
-        return [_encode_metadata(track, value) for value in self.metadata]
+        return [_encode_metadata(track, value, limit) for value in self.metadata]
 
 
-def _encode_metadata(track: str, value: Any) -> bytes:
+def _encode_metadata(track: str, value: Any, limit: int) -> bytes:
+    encoded = _to_bytes(track, value)
+    if len(encoded) > limit:
+        raise ValueError(
+            f"track '{track}': frame metadata is {len(encoded)} bytes encoded, over the "
+            f"limit of {limit} (MAX_FRAME_METADATA)"
+        )
+    return encoded
+
+
+def _to_bytes(track: str, value: Any) -> bytes:
     if isinstance(value, bytes):
         return value
     if not isinstance(value, dict):
