@@ -1,8 +1,8 @@
 """One live session: the model thread, viewers coming and going, commands, messages, media.
 
 The session owns the model. `run()` executes on a thread of its own with its
-own event loop, so blocking calls inside it never stall the caller's loop (the
-server's). Command handlers and viewer hooks run on the model loop too, so
+own event loop (`model_thread`), so blocking calls inside it never stall the
+caller's loop (the server's). Command handlers and viewer hooks run on the model loop too, so
 model state is touched by one thread. Everything here that the transport
 calls is a coroutine or callback of the caller's loop; the session knows
 nothing of the wire.
@@ -14,7 +14,6 @@ import asyncio
 import concurrent.futures
 import inspect
 import logging
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -30,6 +29,7 @@ from .media.output_buffer import OutputBuffer
 from .media.pacer import Pacer, Sink
 from .messages import ModelMessage
 from .model import ReactorModel, declared_tracks
+from .model_thread import ModelThread
 from .upload_store import UploadStore, resolve_uploads
 
 log = logging.getLogger(__name__)
@@ -41,14 +41,6 @@ HOOK_WAIT = 5.0
 
 class ModelLoadError(Exception):
     """`load()` raised; the session cannot start."""
-
-
-async def _cancel_all_tasks() -> None:
-    me = asyncio.current_task()
-    tasks = [t for t in asyncio.all_tasks() if t is not me]
-    for task in tasks:
-        task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 class Session:
@@ -90,7 +82,6 @@ class Session:
         self.inputs = Inputs([t.name for t in self.input_tracks])
         self.viewers: set[str] = set()
         self.model: ReactorModel | None = None
-        self.model_loop: asyncio.AbstractEventLoop | None = None
         self.run_failures = 0
         self.session_live = False
         self.listeners = Listeners()
@@ -98,7 +89,7 @@ class Session:
         self.uploads = UploadStore()
         """The session's uploaded files (`upload_store`), deleted when it ends."""
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
+        self._thread = ModelThread(f"model:{self.name}")
         self._pacer_task: asyncio.Task[None] | None = None
         self._run_future: concurrent.futures.Future[None] | None = None
         self._stopping = False
@@ -112,47 +103,34 @@ class Session:
             ModelLoadError: `load()` raised (the traceback is chained).
         """
         self._loop = asyncio.get_running_loop()
-        loaded: concurrent.futures.Future[None] = concurrent.futures.Future()
-        self._thread = threading.Thread(
-            target=self._thread_main, args=(loaded,), name=f"model:{self.name}", daemon=True
-        )
-        self._thread.start()
         try:
-            await asyncio.wrap_future(loaded)
+            self.model = await self._thread.start(self._build_model)
         except Exception as exc:
             raise ModelLoadError(f"{self.model_class.__name__}.load() failed: {exc!r}") from exc
-        assert self.model_loop is not None
         await self.begin_session()
-        self._run_future = asyncio.run_coroutine_threadsafe(self._supervise_run(), self.model_loop)
+        self._run_future = self._thread.submit(self._supervise_run())
         self._pacer_task = asyncio.create_task(self.pacer.run(), name="pacer")
 
-    def _thread_main(self, loaded: concurrent.futures.Future[None]) -> None:
-        loop = asyncio.new_event_loop()
-        asyncio.set_event_loop(loop)
-        self.model_loop = loop
-        try:
-            model = self.model_class()
-            model.connected = asyncio.Event()
-            model.disconnected = asyncio.Event()
-            model.disconnected.set()
-            model._step_lock = asyncio.Lock()
-            model._live = asyncio.Event()
-            model.output_buffer = self.buffer
-            model.input = self.inputs
-            model._emitter = Emitter(
-                self.output_tracks, self.buffer, lambda: bool(self.viewers), self._from_model
-            )
-            call_load(model, self.config, self.config_path)
-            self.model = model
-        except BaseException as exc:
-            loaded.set_exception(exc)
-            loop.close()
-            return
-        loaded.set_result(None)
-        try:
-            loop.run_forever()
-        finally:
-            loop.close()
+    @property
+    def model_loop(self) -> asyncio.AbstractEventLoop | None:
+        """The model thread's event loop (None before `start()`)."""
+        return self._thread.loop
+
+    def _build_model(self) -> ReactorModel:
+        """On the model thread: instantiate the model, wire it up, run its `load()`."""
+        model = self.model_class()
+        model.connected = asyncio.Event()
+        model.disconnected = asyncio.Event()
+        model.disconnected.set()
+        model._step_lock = asyncio.Lock()
+        model._live = asyncio.Event()
+        model.output_buffer = self.buffer
+        model.input = self.inputs
+        model._emitter = Emitter(
+            self.output_tracks, self.buffer, lambda: bool(self.viewers), self._from_model
+        )
+        call_load(model, self.config, self.config_path)
+        return model
 
     async def _supervise_run(self) -> None:
         assert self.model is not None
@@ -189,7 +167,7 @@ class Session:
         Viewers still connected then leave without `@disconnected` hooks. `stop()`
         ends the session; a no-op when none is live.
         """
-        if self.session_live and self.model_loop is not None and not self.model_loop.is_closed():
+        if self.session_live and self._thread.alive:
             self.session_live = False
             await self._on_model(self._session_boundary(begin=False), timeout=HOOK_WAIT)
         self.uploads.clear()
@@ -223,14 +201,7 @@ class Session:
             await self.viewer_left(viewer)
         if self._pacer_task:
             self._pacer_task.cancel()
-        loop = self.model_loop
-        if loop and not loop.is_closed():
-            done = asyncio.run_coroutine_threadsafe(_cancel_all_tasks(), loop)
-            # A run() stuck in blocking code cannot see the cancellation; do not wait forever.
-            await asyncio.wait([asyncio.wrap_future(done)], timeout=2.0)
-            loop.call_soon_threadsafe(loop.stop)
-        if self._thread:
-            await asyncio.to_thread(self._thread.join, 2.0)
+        await self._thread.stop()
 
     @property
     def running(self) -> bool:
@@ -371,17 +342,7 @@ class Session:
 
     async def _on_model(self, coro: Any, timeout: float | None = None) -> Any:
         """Run `coro` on the model loop; with `timeout`, stop waiting (not the coroutine)."""
-        if self.model_loop is None or self.model_loop.is_closed():
-            coro.close()
-            raise RuntimeError("the model is not running")
-        future = asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, self.model_loop))
-        if timeout is None:
-            return await future
-        try:
-            return await asyncio.wait_for(asyncio.shield(future), timeout)
-        except TimeoutError:
-            log.warning("the model loop is busy; a viewer hook will run when run() next awaits")
-            return None
+        return await self._thread.call(coro, timeout)
 
     # messages and media ----------------------------------------------------
 

@@ -18,31 +18,28 @@ viewer yet), `STREAMING` (a viewer is connected), `ORPHANED` (every viewer left)
 seconds (counted from its start or the last viewer, and from the last signalling
 request, so a client mid-negotiation is not cut off) ends by itself.
 
-Connections are held to `Limits`: one that gets no offer, or whose peer does not
-connect, in time is reaped (see `table`); refusals and reaps are counted in
-`limit_counts`.
+Viewer connections are `Signalling`'s: held to `Limits`, one that gets no offer, or
+whose peer does not connect, in time is reaped (see `table`); refusals and reaps are
+counted in `limit_counts`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import logging
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .. import __version__
-from ..protocol import version_for_route
 from ..session import Session
-from .connections import Connection, Peer, close_peer
+from .connections import Peer
 from .counters import CommandCounter, LimitCounter
 from .errors import ApiError
 from .factories import HubFactory, PeerFactory, default_transport
-from .ice import with_public_ip
 from .limits import Limits
-from .table import ConnectionTable
+from .signalling import Signalling
 
 if TYPE_CHECKING:
     from ..transport.limits import ChannelCounters, ChannelLimits
@@ -126,13 +123,10 @@ class Runtime:
         self._epoch = 0
         self._had_viewer = False
         self._last_activity = 0.0
-        self.table = ConnectionTable(max_connections, self.limits, on_reap=self._reaped)
-        self._viewer_ids: set[str] = set()
-        self._viewer_seq = itertools.count(1)
+        self.signalling = Signalling(max_connections, self.limits, self.limit_counts, public_ip)
         self._lock: asyncio.Lock | None = None
         self._closing: asyncio.Task[None] | None = None
         self._watcher: asyncio.Task[None] | None = None
-        self._background: set[asyncio.Task[Any]] = set()
 
     # model lifetime -----------------------------------------------------------------------
 
@@ -309,12 +303,10 @@ class Runtime:
             # @session_ended runs while viewers are still there; their leaving then runs no
             # per-viewer @disconnected hooks.
             await self.session.end_session()
-            connections = self.table.clear()
-            await asyncio.gather(*(c.close(reason) for c in connections))
+            viewers = await self.signalling.close_all(reason)
             # A peer that never reported its viewer gone must not leave the model "connected".
-            for viewer in list(self._viewer_ids & self.session.viewers):
+            for viewer in list(viewers & self.session.viewers):
                 await self.session.viewer_left(viewer)
-            self._viewer_ids.clear()
             log.info("session %d ended: %s", self._epoch, reason)
         finally:
             self._session_id = NIL_SESSION_ID
@@ -356,16 +348,11 @@ class Runtime:
     @property
     def connection_count(self) -> int:
         """Live connections (flat and scoped) of the running session."""
-        return self.table.live
+        return self.signalling.live
 
     def new_connection(self, client: str | None = None) -> int:
-        """Mint a connection id (random in 1002-9999, unique in the session) for `client`.
-
-        Raises:
-            ApiError: 503 when the connection limit, `client`'s pending connections
-                or the id space are exhausted.
-        """
-        return self.table.mint(client)
+        """Mint a connection id for `client` (see `Signalling.mint`)."""
+        return self.signalling.mint(client)
 
     def offer(
         self,
@@ -374,56 +361,18 @@ class Runtime:
         track_mapping: list[dict[str, Any]],
         client: str | None = None,
     ) -> None:
-        """Start answering an offer in the background; a previous peer there is replaced.
-
-        Raises:
-            ApiError: 503 when full (for `client`, when adopting a new connection).
-        """
-        conn = self.table.get(cid, adopt=True, client=client)
-        assert self._peer_factory is not None
-        viewer_id = f"s{self._epoch}-{cid if cid is not None else 'flat'}-{next(self._viewer_seq)}"
-        holder: list[Peer] = []
-        peer = self._peer_factory(
-            self.session,
-            self.hub,
-            viewer_id=viewer_id,
-            family=version_for_route("flat" if cid is None else "connections"),
-            ice_servers=self.ice_servers,
-            on_closed=lambda *_: self.table.peer_closed(conn, holder[0]),
+        """Answer an offer with a viewer peer of this epoch (see `Signalling.offer`)."""
+        self.signalling.offer(
+            cid, offer_sdp, track_mapping, client, epoch=self._epoch, make_peer=self._make_peer
         )
-        holder.append(peer)
-        self._viewer_ids.add(viewer_id)
-        old = conn.offer(peer, viewer_id, offer_sdp, track_mapping, self._negotiation_failed)
-        if old is not None:
-            self._spawn(close_peer(old, None))
 
-    def _negotiation_failed(self, peer: Peer) -> None:
-        self._spawn(close_peer(peer, None))
-
-    def _reaped(self, conn: Connection, reason: str) -> None:
-        self.limit_counts.reaped[reason] += 1
-        if reason == "no_offer":
-            why = f"no offer within {self.limits.offer_timeout:g} s"
-        else:
-            why = f"not connected within {self.limits.connect_timeout:g} s of the offer"
-        log.info("connection %s of %s reaped: %s", conn.cid or "flat", conn.client, why)
-        self._spawn(conn.close(why))
+    def _make_peer(self, **kwargs: Any) -> Peer:
+        assert self._peer_factory is not None
+        return self._peer_factory(self.session, self.hub, ice_servers=self.ice_servers, **kwargs)
 
     def answer(self, cid: int | None) -> str | None:
-        """The answer SDP of a connection, or None while it is being negotiated.
-
-        Raises:
-            ApiError: 404 for an unknown connection or one without an offer; the
-                negotiation's own status (4xx/504) if answering failed.
-        """
-        conn = self.table.get(cid)
-        if not conn.has_offer:
-            raise ApiError(404, "no offer was received on this connection yet")
-        if conn.failure is not None:
-            raise ApiError(conn.failure.status, conn.failure.detail)
-        if conn.answer_sdp is not None and self.public_ip:
-            return with_public_ip(conn.answer_sdp, self.public_ip)
-        return conn.answer_sdp
+        """The answer SDP of a connection, or None while negotiating (see `Signalling.answer`)."""
+        return self.signalling.answer(cid)
 
     async def add_candidates(
         self,
@@ -432,20 +381,8 @@ class Runtime:
         is_final: bool,
         client: str | None = None,
     ) -> None:
-        """Apply (or buffer until the offer) a batch of client ICE candidates.
-
-        Raises:
-            ApiError: 503 when adopting a new connection past a limit; 400 past
-                `max_candidates_per_connection`.
-        """
-        conn = self.table.get(cid, adopt=True, client=client)
-        await conn.add_candidates(candidates, is_final)
-
-    def _spawn(self, coro: Any) -> None:
-        # The loop keeps only weak references to tasks; hold fire-and-forget ones here.
-        task = asyncio.create_task(coro)
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
+        """Apply or buffer client ICE candidates (see `Signalling.add_candidates`)."""
+        await self.signalling.add_candidates(cid, candidates, is_final, client)
 
 
 async def _maybe_await(method: Callable[[], Any] | None) -> None:
