@@ -47,7 +47,17 @@ MAX_TRAILER = MAX_FRAME_METADATA + 64
 
 
 class TrailerError(ValueError):
-    """A frame ends with the magic but what precedes it is not a `FrameMetadata`."""
+    """A frame ends with the magic but what precedes it is not a usable `FrameMetadata`.
+
+    Attributes:
+        payload: The codec payload when the trailer's length still says where it
+            starts (the protobuf is malformed or over the limit), else None.
+    """
+
+    def __init__(self, message: str, payload: bytes | None = None) -> None:
+        """Say what is wrong; keep the payload if it could be cut off."""
+        super().__init__(message)
+        self.payload = payload
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,19 +109,25 @@ def split_trailer(
 
     Raises:
         TrailerError: The frame ends with the magic but its length or protobuf is bad,
-            or the protobuf is larger than `max_trailer`; the message says which.
+            or the protobuf is larger than `max_trailer`; the message says which, and
+            `payload` holds the codec payload when the length was sound.
     """
     if len(frame) < _FOOTER or not frame.endswith(MAGIC):
         return frame, None
     (length,) = _LENGTH.unpack_from(frame, len(frame) - _FOOTER)
-    if length > max_trailer:
-        raise TrailerError(
-            f"frame metadata of {length} bytes is over the limit of {max_trailer} bytes"
-        )
     end = len(frame) - _FOOTER
     if length > end:
         raise TrailerError(f"trailer length {length} is longer than the {end}-byte frame")
-    return frame[: end - length], decode_metadata(frame[end - length : end])
+    payload = frame[: end - length]
+    if length > max_trailer:
+        raise TrailerError(
+            f"frame metadata of {length} bytes is over the limit of {max_trailer} bytes",
+            payload,
+        )
+    try:
+        return payload, decode_metadata(frame[end - length : end])
+    except TrailerError as exc:
+        raise TrailerError(str(exc), payload) from None
 
 
 def decode_metadata(body: bytes) -> FrameMetadata:

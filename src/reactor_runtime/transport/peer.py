@@ -24,6 +24,7 @@ from aiortc import RTCIceServer, RTCPeerConnection, RTCSessionDescription
 
 from ..protocol import ModelOut, RuntimeNotice, SessionEnded
 from .datachannel import ChannelRouter
+from .frame_metadata import declare_in_answer, offer_declares
 from .header_extensions import negotiate_playout_delay
 from .ice import (
     candidate_key,
@@ -38,6 +39,7 @@ from .offer import MappedTrack, OfferPlan, codec_preferences, negotiated_codecs,
 from .rtcp_sync import sync_sender
 from .sctp_guard import guard_sctp
 from .tracks import InputReader, OutboundTrack
+from .trailer_reader import TrailerReader
 
 if TYPE_CHECKING:
     from aiortc import RTCRtpTransceiver
@@ -106,6 +108,8 @@ class ViewerPeer:
         self.close_reason: str | None = None
         self._input_names = {t.name for t in session.input_tracks}
         self._plan: OfferPlan | None = None
+        self.frame_metadata = False
+        """Whether the viewer's offer declared frame-metadata trailers (and we echoed it)."""
         self._answered = False
         self._pending: list[dict[str, Any]] = []
         self._seen: set[tuple[Any, ...]] = set()
@@ -162,6 +166,9 @@ class ViewerPeer:
             negotiate_playout_delay(plan, transceivers)
         await self.pc.setLocalDescription(await self.pc.createAnswer())
         answer_sdp = self.pc.localDescription.sdp
+        self.frame_metadata = offer_declares(offer_sdp)
+        if self.frame_metadata:
+            answer_sdp = declare_in_answer(answer_sdp)
         codecs = negotiated_codecs(answer_sdp)
         for track, transceiver in zip(plan.tracks, transceivers, strict=True):
             if track.direction == "recvonly":
@@ -257,7 +264,13 @@ class ViewerPeer:
             return
         spec = next(t for t in self.session.input_tracks if t.name == track.name)
         channels = getattr(spec.type, "channels", 1)
-        reader = InputReader(self.session, self.hub, self.viewer_id, track.name, remote, channels)
+        trailers = None
+        if self.frame_metadata and track.kind == "video":
+            trailers = TrailerReader(track.name)
+            trailers.install(transceiver.receiver)
+        reader = InputReader(
+            self.session, self.hub, self.viewer_id, track.name, remote, channels, trailers
+        )
         self.readers[track.name] = reader
         reader.start()
 
@@ -375,7 +388,9 @@ class ViewerPeer:
             "state": self.state,
             "tracks": {n: t.stats() for n, t in self.outbound.items()},
             "inputs": {
-                n: {"frames": r.frames, "refused": r.refused} for n, r in self.readers.items()
+                n: {"frames": r.frames, "refused": r.refused}
+                | ({"metadata": r.trailers.stats()} if r.trailers else {})
+                for n, r in self.readers.items()
             },
             "channels": self.router.stats(),
             "liveness": self.liveness.stats(),

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 
     from ..session import Session
     from .hub import MediaHub
+    from .trailer_reader import TrailerReader
 
 log = logging.getLogger(__name__)
 
@@ -224,14 +225,20 @@ class InputReader:
         name: str,
         track: MediaStreamTrack,
         channels: int = 1,
+        trailers: TrailerReader | None = None,
     ) -> None:
-        """Read `track` into input track `name` (audio converted to `channels`)."""
+        """Read `track` into input track `name` (audio converted to `channels`).
+
+        `trailers` reads the frame-metadata trailers of a video track whose viewer
+        declared them: each frame's capture time and metadata go with it.
+        """
         self.session = session
         self.hub = hub
         self.viewer_id = viewer_id
         self.name = name
         self.track = track
         self.channels = channels
+        self.trailers = trailers
         self.frames = 0
         self.refused = 0
         self.open = False
@@ -284,7 +291,17 @@ class InputReader:
                     if data is None:
                         continue
                 pts = float(frame.pts * frame.time_base) if frame.pts is not None else None
-                self.session.push_input(self.name, InputFrame(data, pts, arrived))
+                meta = self.trailers.take(frame.pts) if self.trailers is not None else None
+                self.session.push_input(
+                    self.name,
+                    InputFrame(
+                        data,
+                        pts,
+                        arrived,
+                        metadata=meta.user_data if meta else None,
+                        capture_time_us=meta.capture_time_us if meta else None,
+                    ),
+                )
                 self.frames += 1
         except MediaStreamError:
             log.debug("viewer %s: input %r ended", self.viewer_id, self.name)

@@ -1,0 +1,109 @@
+"""Reading frame-metadata trailers off one aiortc video receiver, before it decodes.
+
+aiortc reassembles a video frame in its receiver's jitter buffer and puts it, as a
+`JitterFrame` (payload, RTP timestamp counted from the track's first frame), on its
+decoder thread's queue; the decoded picture keeps that timestamp as its `pts`.
+`TrailerReader.install` wraps that queue's `put` on one receiver so every frame loses
+its trailer (see `frame_metadata`) before the decoder sees it, and the trailer's
+metadata is kept by timestamp until the decoded picture asks for it (`take`).
+
+Used on both ends of a connection that declared `a=x-reactor-frame-metadata:1`: the
+runtime reading a client's tracks, and our client reading the runtime's.
+Metadata that cannot be used (malformed, or over `max_trailer`) is dropped and
+counted; its frame is still decoded when the trailer's length says where it ends.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from typing import Any
+
+from .frame_metadata import MAX_TRAILER, FrameMetadata, TrailerError, split_trailer
+
+log = logging.getLogger(__name__)
+
+KEEP = 64
+"""Trailers kept waiting for their decoded picture: ~2 s of 30 fps. A frame the
+decoder drops (undecodable, skipped) leaves its entry behind until it ages out."""
+_DECODER_QUEUE = "_RTCRtpReceiver__decoder_queue"
+
+
+class _StrippingQueue:
+    """Stands in for a receiver's decoder queue: strips each frame, then queues it."""
+
+    def __init__(self, inner: Any, reader: TrailerReader) -> None:
+        self._inner = inner
+        self._reader = reader
+
+    def put(self, item: Any) -> None:
+        if item is not None:
+            frame = item[1]
+            frame.data = self._reader.strip(frame.data, frame.timestamp)
+        self._inner.put(item)
+
+    def __getattr__(self, name: str) -> Any:
+        # The decoder thread may hold either object: both read the one real queue.
+        return getattr(self._inner, name)
+
+
+class TrailerReader:
+    """The trailers of one received video track, by RTP timestamp.
+
+    Attributes:
+        received: Frames that came with a trailer.
+        dropped: Trailers whose metadata was dropped (malformed or too large).
+    """
+
+    def __init__(self, name: str, max_trailer: int = MAX_TRAILER) -> None:
+        """Read the trailers of track `name`, refusing protobufs over `max_trailer` bytes."""
+        self.name = name
+        self.max_trailer = max_trailer
+        self.received = 0
+        self.dropped = 0
+        self._pending: OrderedDict[int, FrameMetadata] = OrderedDict()
+
+    def install(self, receiver: Any) -> None:
+        """Strip trailers off `receiver`'s completed frames from now on.
+
+        Raises:
+            RuntimeError: This aiortc's receiver has no jitter buffer where expected.
+        """
+        queue = getattr(receiver, _DECODER_QUEUE, None)
+        if queue is None or not callable(getattr(queue, "put", None)):
+            raise RuntimeError(
+                f"aiortc's RTCRtpReceiver has no {_DECODER_QUEUE}: frame metadata of "
+                f"track {self.name!r} cannot be read with this aiortc version"
+            )
+        setattr(receiver, _DECODER_QUEUE, _StrippingQueue(queue, self))
+
+    def strip(self, data: bytes, timestamp: int) -> bytes:
+        """The codec payload of one received frame; its metadata is kept for `take`."""
+        try:
+            payload, meta = split_trailer(data, self.max_trailer)
+        except TrailerError as exc:
+            self.dropped += 1
+            if self.dropped == 1 or self.dropped % 1000 == 0:
+                log.warning(
+                    "track %r: frame metadata dropped (%s); %d so far",
+                    self.name,
+                    exc,
+                    self.dropped,
+                )
+            return data if exc.payload is None else exc.payload
+        if meta is not None:
+            self.received += 1
+            self._pending[timestamp] = meta
+            while len(self._pending) > KEEP:
+                self._pending.popitem(last=False)
+        return payload
+
+    def take(self, pts: int | None) -> FrameMetadata | None:
+        """The metadata of the frame decoded with `pts`, once; None if it had none."""
+        if pts is None:
+            return None
+        return self._pending.pop(pts, None)
+
+    def stats(self) -> dict[str, int]:
+        """Counters of this track's trailers."""
+        return {"received": self.received, "dropped": self.dropped}

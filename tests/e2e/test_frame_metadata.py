@@ -1,0 +1,40 @@
+"""Per-frame metadata with the official Python SDK, both ways, in a private network.
+
+`tests/e2e/models/frame_metadata` tags every frame it emits (`{"n": N}`) and reports
+each tagged webcam frame it reads; `clients/py_sdk_metadata.py` pushes webcam frames
+with `user_data` and `capture_time_us` and keeps what `on_frame` reports.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+from client.served import reactor_run
+from e2e.sdk_clients import CLIENTS_DIR, py_client_missing
+
+MODEL = Path(__file__).resolve().parent / "models" / "frame_metadata"
+
+
+def run_metadata_client(netns, url: str) -> dict:
+    argv = [sys.executable, str(CLIENTS_DIR / "py_sdk_metadata.py"), "--url", url]
+    done = netns.run(argv, timeout=90, capture_output=True, text=True)
+    lines = done.stdout.strip().splitlines()
+    assert lines, f"no result line; stderr:\n{done.stderr[-3000:]}"
+    result = json.loads(lines[-1])
+    assert result["ok"], f"{result['error']}\n{done.stderr[-3000:]}"
+    return result
+
+
+def test_the_sdk_s_frame_tags_reach_the_model_and_the_model_s_reach_the_sdk(netns) -> None:
+    if reason := py_client_missing():
+        pytest.skip(reason)
+    with reactor_run(MODEL, host=netns.address, prefix=netns.exec_prefix) as served:
+        result = run_metadata_client(netns, served.url)
+    seen = [m["data"] for m in result["messages"] if m.get("type") == "input_tagged"]
+    assert len(seen) >= 30, (result["messages"][:5], result["frames"][:5])
+    for message in seen:
+        n = int(message["metadata"].removeprefix("tag-"))
+        assert message["capture_time_us"] == 1_000_000 + n * 33_333
