@@ -1,8 +1,9 @@
 """Brightness, 3.x style: a `ReactorPipeline` over a typed per-session state.
 
 The same model as `examples/brightness`, written as the 3.x generation teaches:
-`state: Adjust` makes `set_brightness` from the state's field, `inference()`
-yields one output per step, `load()` takes the config file's `Path`, and the
+`state: Adjust` makes `set_brightness` from the state's field, `camera: Camera`
+binds the webcam (its reads return lists of frames), `inference()` yields one
+output per step, `load()` takes the config file's `Path`, and the
 manifest is the nested one (`runtime.import`, `runtime.config`, `model.name`).
 """
 
@@ -41,6 +42,7 @@ def brighten(picture: np.ndarray, gain: float) -> np.ndarray:
 
 class Brightness(ReactorPipeline):
     state: Adjust
+    camera: Camera
     fps = 30
 
     def load(self, config_path: Path | None) -> None:
@@ -50,7 +52,7 @@ class Brightness(ReactorPipeline):
     def inference(self):
         fallback = test_picture(self.height, self.width)
         while True:
-            frame = self.input.webcam.try_read()
-            picture = fallback if frame is None else frame.data
+            frames = self.camera.webcam.try_read()
+            picture = fallback if frames is None else frames[-1].data
             self.state._steps += 1
             yield Picture(main_video=brighten(picture, self.state.brightness))

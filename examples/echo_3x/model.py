@@ -4,8 +4,9 @@ Written with what the 3.x generation adds to the seed's API, all served by this
 runtime: `self.output.emit(...)`, several frames per emit with one
 `TrackPayload` metadata value per frame, `MessageField` descriptions and a
 message `name`, `@session_started`, a `client: ClientInfo` parameter whose
-`send` reaches that viewer alone, a command taking an `UploadedFile`, and the
-nested manifest. The seed-style webcam echo is `examples/echo`.
+`send` reaches that viewer alone, a command taking an `UploadedFile`, the
+input tracks bound as `devices: Devices` (reads return lists of frames), and
+the nested manifest. The seed-style webcam echo is `examples/echo`.
 
 `set_overlay` takes a picture the viewer uploaded (`session.upload()` of our
 client, the official SDK's `upload_file`, or `{at, upload: FILE}` in a
@@ -113,7 +114,7 @@ def lay_over(picture: np.ndarray, overlay: np.ndarray, opacity: float) -> np.nda
 class WebcamEcho(ReactorModel):
     fps = 30
     output_type = Echo
-    input_type = Devices
+    devices: Devices
 
     def load(self, config_path=None) -> None:
         self.samples = RATE // self.fps
@@ -151,9 +152,9 @@ class WebcamEcho(ReactorModel):
         return OverlaySet(width=self.overlay.shape[1], height=self.overlay.shape[0])
 
     def next_picture(self) -> tuple[np.ndarray, str]:
-        frame = self.input.webcam.try_read(mode=FIFO)
-        if frame is not None:
-            self.picture = frame.data
+        frames = self.devices.webcam.try_read(mode=FIFO)
+        if frames is not None:
+            self.picture = frames[0].data
         self.step += 1
         source = "pattern" if self.picture is None else "webcam"
         picture = apply_effect(
@@ -164,8 +165,8 @@ class WebcamEcho(ReactorModel):
         return picture, source
 
     def next_sound(self, samples: int) -> np.ndarray:
-        while (chunk := self.input.mic.try_read(mode=FIFO)) is not None:
-            self.heard = np.concatenate([self.heard, chunk.data[0]])
+        while (chunks := self.devices.mic.try_read(mode=FIFO)) is not None:
+            self.heard = np.concatenate([self.heard, chunks[0].data[0]])
         out = np.zeros(samples, np.int16)
         got = min(samples, len(self.heard))
         out[:got], self.heard = self.heard[:got], self.heard[got:]

@@ -22,6 +22,7 @@ from typing import Any
 from .clients import ClientInfo
 from .config import call_load
 from .events import CLIENT, INTERNAL_ERROR, CommandError, CommandSet, takes_client
+from .generation import generation, input_holders
 from .listeners import Listeners, MessageListener, NoticeListener
 from .media.emitter import Emitter
 from .media.input_buffer import InputFrame, Inputs
@@ -79,7 +80,8 @@ class Session:
             self.buffer,
             {t.name: t.type.channels for t in self.output_tracks if t.kind == "audio"},  # type: ignore[attr-defined]
         )
-        self.inputs = Inputs([t.name for t in self.input_tracks])
+        self.generation = generation(model_class)
+        self.inputs = Inputs([t.name for t in self.input_tracks], lists=self.generation == "3x")
         self.viewers: set[str] = set()
         self.model: ReactorModel | None = None
         self.run_failures = 0
@@ -126,6 +128,8 @@ class Session:
         model._live = asyncio.Event()
         model.output_buffer = self.buffer
         model.input = self.inputs
+        for holder in input_holders(self.model_class):
+            setattr(model, holder, self.inputs)
         model._emitter = Emitter(
             self.output_tracks, self.buffer, lambda: bool(self.viewers), self._from_model
         )

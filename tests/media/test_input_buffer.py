@@ -90,3 +90,31 @@ async def test_the_3x_names_are_the_same_buffer_error_and_frame():
     buf.close()
     with pytest.raises(reactor_runtime.BufferClosed):
         await buf.read()
+
+
+def test_a_3x_buffer_returns_a_list_even_for_one_frame():
+    buf = InputBuffer("webcam", lists=True)
+    buf.reset()
+    assert buf.try_read() is None
+    push(buf, 1, 2)
+    got = buf.try_read()
+    assert isinstance(got, list) and ids(got) == [2]
+
+
+def test_input_frame_takes_the_3x_positional_order_and_keeps_arrival_keyword_only():
+    frame = InputFrame(np.zeros((1, 4), np.int16), 0.25, b"meta", 1_000)
+    assert (frame.pts, frame.metadata, frame.capture_time_us) == (0.25, b"meta", 1_000)
+    assert InputFrame(frame.data, arrived_at=5.0).arrived_at == 5.0
+    assert frame != InputFrame(frame.data, 0.25, b"meta", 1_000)
+    with pytest.raises(TypeError, match=r"InputFrame.metadata: expected bytes or None, got float"):
+        InputFrame(frame.data, 0.25, 12.5)
+
+
+def test_read_mode_values_and_buffer_counters_match_3x():
+    assert (FIFO.value, LATEST.value) == (1, 2)
+    buf = InputBuffer("webcam")
+    buf.reset()
+    push(buf, 1, 2, 3)
+    assert (buf.available, buf.total_received) == (3, 3)
+    buf.clear()
+    assert buf.available == 0 and not buf.closed

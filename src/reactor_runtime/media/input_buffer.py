@@ -1,4 +1,17 @@
-"""Buffers of frames the viewer sends (webcam, mic), read by the model (`self.input.<track>`)."""
+"""Buffers of frames the viewer sends (webcam, mic), read by the model (`self.input.<track>`).
+
+What a read returns depends on the model's generation (`model.generation`),
+decided once per model class, never per call:
+
+- seed style: `try_read()` / `read()` with `n == 1` return one `InputFrame`
+  (`try_read`: or None); with `n > 1`, a list of `n` frames;
+- 3.x style: a list of `n` frames whatever `n` (`try_read`: or None), as that
+  generation's `InputBuffer` does.
+
+Everything else is the same for both: LATEST / FIFO, the bound, the counters,
+`TimeoutError` after `timeout` seconds (0 = do not wait), and `InputClosed`
+(also named `BufferClosed`) once the track is closed and too few frames remain.
+"""
 
 from __future__ import annotations
 
@@ -14,10 +27,13 @@ import numpy as np
 
 
 class ReadMode(enum.Enum):
-    """How a read picks frames: the newest ones (skipping older), or oldest first."""
+    """How a read picks frames: oldest first, or the newest ones (skipping older).
 
-    LATEST = "latest"
-    FIFO = "fifo"
+    The values are the 3.x generation's (1 and 2), for models that store them.
+    """
+
+    FIFO = 1
+    LATEST = 2
 
 
 LATEST = ReadMode.LATEST
@@ -32,22 +48,31 @@ BufferClosed = InputClosed
 """The 3.x name of `InputClosed` (the same class)."""
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class InputFrame:
-    """One frame from a viewer.
+    """One frame from a viewer: `InputFrame(data, pts, metadata, capture_time_us)`.
 
-    `data` is video `(H, W, 3)` uint8 RGB or audio `(channels, n)` int16 at
-    48 kHz; `pts` is in seconds on the sender's clock; `arrived_at` is monotonic.
-    `metadata` is what the sender attached to the frame (opaque bytes) and
-    `capture_time_us` the capture time it declared (microseconds on its own
-    clock); both None when it sent none (the wire does not carry them yet).
+    The positional order is the 3.x generation's. `data` is video `(H, W, 3)`
+    uint8 RGB or audio `(channels, n)` int16 at 48 kHz; `pts` is in seconds on
+    the sender's clock. `metadata` is what the sender attached to the frame
+    (opaque bytes) and `capture_time_us` the capture time it declared
+    (microseconds on its own clock); both None when it sent none. `arrived_at`
+    (keyword only) is when it arrived here, on `time.monotonic()`. Frames compare
+    by identity: two frames with equal pixels are still two frames.
     """
 
     data: np.ndarray
     pts: float | None = None
-    arrived_at: float = field(default_factory=time.monotonic)
     metadata: bytes | None = None
     capture_time_us: int | None = None
+    arrived_at: float = field(default_factory=time.monotonic, kw_only=True)
+
+    def __post_init__(self) -> None:
+        if self.metadata is not None and not isinstance(self.metadata, bytes | bytearray):
+            raise TypeError(
+                f"InputFrame.metadata: expected bytes or None, got {type(self.metadata).__name__}"
+                f" (the arrival time is the keyword `arrived_at=`)"
+            )
 
 
 def _resolve(future: asyncio.Future[None]) -> None:
@@ -62,12 +87,14 @@ class InputBuffer:
     When full, the oldest frame is dropped (counted in `dropped`); frames a
     LATEST read skips are counted in `skipped`. `reset()` runs when a viewer
     connects, `close()` when it leaves, waking blocked readers with `InputClosed`.
+    With `lists` (a 3.x-style model) every read returns a list of frames.
     """
 
-    def __init__(self, name: str, capacity: int = 8) -> None:
+    def __init__(self, name: str, capacity: int = 8, *, lists: bool = False) -> None:
         """Create the buffer of track `name`, holding at most `capacity` frames."""
         self.name = name
         self.capacity = capacity
+        self.lists = lists
         self._frames: deque[InputFrame] = deque()
         self._lock = threading.Lock()
         self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
@@ -83,6 +110,21 @@ class InputBuffer:
 
     def __len__(self) -> int:
         return len(self._frames)
+
+    @property
+    def available(self) -> int:
+        """How many frames are buffered now."""
+        return len(self._frames)
+
+    @property
+    def total_received(self) -> int:
+        """Frames pushed since the buffer was created."""
+        return self.received
+
+    def clear(self) -> None:
+        """Drop every buffered frame; the track stays open."""
+        with self._lock:
+            self._frames.clear()
 
     def reset(self) -> None:
         """Empty the buffer and open it for a new sender."""
@@ -112,9 +154,13 @@ class InputBuffer:
         """Take frames without waiting.
 
         Returns:
-            With `n == 1`, one `InputFrame` or None. With `n > 1`, a list of `n`
-            frames in time order, or None if fewer are buffered. LATEST takes the
-            newest and discards older ones; FIFO takes the oldest.
+            A list of `n` frames in time order, or None if fewer are buffered;
+            for a seed-style model (`lists` False) and `n == 1`, the frame itself.
+            LATEST takes the newest and discards older ones; FIFO takes the oldest.
+
+        Raises:
+            ValueError: `n` is not an int in [1, capacity].
+            TypeError: `mode` is not a `ReadMode`.
         """
         if not isinstance(n, int) or not 1 <= n <= self.capacity:
             raise ValueError(
@@ -131,13 +177,13 @@ class InputBuffer:
                 self._frames.clear()
             else:
                 taken = [self._frames.popleft() for _ in range(n)]
-        return taken[0] if n == 1 else taken
+        return taken if self.lists or n > 1 else taken[0]
 
     async def read(self, n: int = 1, timeout: float | None = None, mode: ReadMode = LATEST) -> Any:
         """Wait until `n` frames are buffered and take them (as `try_read`).
 
         Raises:
-            TimeoutError: `timeout` seconds passed first.
+            TimeoutError: `timeout` seconds passed first (0: none are buffered now).
             InputClosed: the track is closed and too few frames remain.
         """
         loop = asyncio.get_running_loop()
@@ -175,9 +221,9 @@ class InputBuffer:
 class Inputs:
     """`self.input`: one `InputBuffer` per declared input track, as attributes."""
 
-    def __init__(self, names: list[str], capacity: int = 8) -> None:
-        """Create buffers for `names`."""
-        self._buffers = {name: InputBuffer(name, capacity) for name in names}
+    def __init__(self, names: list[str], capacity: int = 8, *, lists: bool = False) -> None:
+        """Create buffers for `names`; with `lists`, buffers that always read lists."""
+        self._buffers = {name: InputBuffer(name, capacity, lists=lists) for name in names}
 
     def __getattr__(self, name: str) -> InputBuffer:
         try:
