@@ -297,7 +297,7 @@ class InputReader:
                     InputFrame(
                         data,
                         pts,
-                        arrived,
+                        arrived_at=arrived,
                         metadata=meta.user_data if meta else None,
                         capture_time_us=meta.capture_time_us if meta else None,
                     ),
