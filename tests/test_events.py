@@ -82,14 +82,6 @@ def test_capabilities_render_each_parameter_for_the_wire():
     assert caps["say"]["schema"]["times"]["type"] == "integer"
 
 
-def test_openapi_has_one_operation_per_command():
-    doc = COMMANDS.openapi("demo", "1")
-    assert doc["openapi"] == "3.1.0"
-    assert set(doc["paths"]) == {"/commands/set_speed", "/commands/style", "/commands/say"}
-    body = doc["paths"]["/commands/set_speed"]["post"]["requestBody"]
-    assert body["content"]["application/json"]["schema"]["properties"]["speed"]["maximum"] == 4
-
-
 def test_two_handlers_for_one_name_are_refused():
     class Twice(ReactorModel):
         @event(name="x")

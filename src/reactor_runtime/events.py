@@ -370,29 +370,3 @@ class CommandSet:
     def capabilities(self) -> list[dict[str, Any]]:
         """All commands as wire `CommandCap` dicts."""
         return [c.capability() for c in self.commands.values()]
-
-    def openapi(self, title: str, version: str, extra: dict[str, Any] | None = None) -> dict:
-        """An OpenAPI 3.1 document: one `POST /commands/{name}` operation per command."""
-        paths = {}
-        for command in self.commands.values():
-            paths[f"/commands/{command.name}"] = {
-                "post": {
-                    "operationId": command.name,
-                    "summary": command.description,
-                    "requestBody": {
-                        "required": True,
-                        "content": {
-                            "application/json": {"schema": command.arguments.model_json_schema()}
-                        },
-                    },
-                    "responses": {"200": {"description": "accepted"}},
-                }
-            }
-        doc: dict[str, Any] = {
-            "openapi": "3.1.0",
-            "info": {"title": title, "version": version},
-            "paths": paths,
-        }
-        if extra:
-            doc.update(extra)
-        return doc
