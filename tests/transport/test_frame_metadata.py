@@ -11,10 +11,10 @@ from reactor_runtime.transport.frame_metadata import (
     SDP_LINE,
     FrameMetadata,
     TrailerError,
-    declare_in_answer,
     encode_trailer,
     offer_declares,
     split_trailer,
+    with_declaration,
 )
 
 # The end of the first frame reactor-sdk 1.13.0 sent us after
@@ -67,7 +67,7 @@ def test_an_offer_declares_trailers_only_at_session_level_in_version_1() -> None
 
 def test_the_answer_declares_trailers_right_after_its_timing_line() -> None:
     answer = "v=0\r\no=- 1 2 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\nm=video 9 X 96\r\n"
-    declared = declare_in_answer(answer)
+    declared = with_declaration(answer)
     assert declared.split("\r\n")[3:5] == ["t=0 0", SDP_LINE]
     assert offer_declares(declared)
 

@@ -22,7 +22,9 @@ from aiortc import (
     RTCSessionDescription,
 )
 
+from ..transport.frame_metadata import offer_declares, with_declaration
 from ..transport.ice import use_host_addresses
+from ..transport.trailer_reader import TrailerReader
 from .media import FeedTrack, TrackCounters, tune_receiver
 from .session import ClientSession
 from .signalling import ConnectError, Signalling
@@ -59,7 +61,8 @@ async def negotiate(
         # aioice leaves 127.0.0.1 out; a runtime on this machine offers it (FACTS.md).
         use_host_addresses(pc, ["127.0.0.1"])
     await pc.setLocalDescription(await pc.createOffer())
-    offer = pc.localDescription.sdp
+    # Trailers carry each frame's metadata (WIRE.md §3.9), as for the official SDK.
+    offer = with_declaration(pc.localDescription.sdp)
     track_mapping = [{**entry, "mid": transceiver.mid} for transceiver, entry in mapping]
     session._by_mid = {entry["mid"]: entry["name"] for entry in track_mapping}
     if trickle:
@@ -69,6 +72,11 @@ async def negotiate(
     if trickle:
         await signalling.send_candidates(cid, [], True)
     answer = await signalling.wait_answer(cid, deadline)
+    if offer_declares(answer):
+        for transceiver, entry in mapping:
+            if entry["kind"] == "video" and entry["direction"] == "recvonly":
+                trailers = session._trailers[entry["name"]] = TrailerReader(entry["name"])
+                trailers.install(transceiver.receiver)
     await pc.setRemoteDescription(RTCSessionDescription(answer, "answer"))
     await _wait_ready(session, pc, deadline)
     for name in session._readers:

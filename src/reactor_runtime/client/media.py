@@ -29,6 +29,7 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.rtp import RtpPacket
 from aiortc.utils import uint16_add
 
+from ..transport.trailer_reader import TrailerReader
 from .streams import Fanout
 
 log = logging.getLogger(__name__)
@@ -47,12 +48,18 @@ class VideoFrame:
         track: The output track it belongs to.
         pts: Presentation time in seconds since the track's first frame (RTP time).
         received_at: `time.time()` when the decoded frame reached the client.
+        metadata: What the model attached to this frame (`TrackPayload(...,
+            metadata=)`: a dict arrives as its JSON bytes), or None.
+        capture_time_us: When the runtime says the frame was made (microseconds on
+            the session's media timeline), or None if it did not say.
     """
 
     frame: av.VideoFrame
     track: str
     pts: float
     received_at: float
+    metadata: bytes | None = None
+    capture_time_us: int | None = None
 
     @property
     def width(self) -> int:
@@ -157,9 +164,19 @@ class TrackCounters:
 class TrackReader:
     """Drain one received track into a `Fanout` of `VideoFrame`s or audio arrays."""
 
-    def __init__(self, name: str, track: MediaStreamTrack, counters: TrackCounters) -> None:
-        """Read `track` (output track `name`), counting into `counters`."""
+    def __init__(
+        self,
+        name: str,
+        track: MediaStreamTrack,
+        counters: TrackCounters,
+        trailers: TrailerReader | None = None,
+    ) -> None:
+        """Read `track` (output track `name`), counting into `counters`.
+
+        `trailers` gives each video frame the metadata its trailer carried.
+        """
         self.name = name
+        self.trailers = trailers
         self.track = track
         self.kind = track.kind
         self.counters = counters
@@ -192,7 +209,17 @@ class TrackReader:
                 if isinstance(frame, av.VideoFrame):
                     counters.width, counters.height = frame.width, frame.height
                     pts = float(frame.pts * frame.time_base) if frame.pts is not None else 0.0
-                    self.fanout.publish(VideoFrame(frame, self.name, pts, now))
+                    meta = self.trailers.take(frame.pts) if self.trailers else None
+                    self.fanout.publish(
+                        VideoFrame(
+                            frame,
+                            self.name,
+                            pts,
+                            now,
+                            meta.user_data if meta else None,
+                            meta.capture_time_us if meta else None,
+                        )
+                    )
                 else:
                     samples = self._samples(frame)
                     counters.samples += samples.shape[1]

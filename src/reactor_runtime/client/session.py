@@ -14,6 +14,7 @@ import numpy as np
 from aiortc import RTCPeerConnection
 from aiortc.mediastreams import MediaStreamTrack
 
+from ..transport.trailer_reader import TrailerReader
 from .media import FeedTrack, TrackCounters, TrackReader, VideoFrame
 from .signalling import ConnectError, Signalling
 from .streams import Fanout, Subscription
@@ -59,6 +60,7 @@ class ClientSession:
         self._messages: Fanout[tuple[str, dict[str, Any]]] = Fanout(limit=1000)
         self._message_arrived = asyncio.Event()
         self._readers: dict[str, TrackReader] = {}
+        self._trailers: dict[str, TrailerReader] = {}
         self._feeds: dict[str, FeedTrack] = {}
         self._by_mid: dict[str, str] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -374,5 +376,7 @@ class ClientSession:
         name = self._by_mid.get(mid or "")
         if name is None or name in self._readers:
             return
-        reader = self._readers[name] = TrackReader(name, track, self.counters[name])
+        reader = self._readers[name] = TrackReader(
+            name, track, self.counters[name], self._trailers.get(name)
+        )
         reader.start()

@@ -12,6 +12,7 @@ key on their usual envelope. Track control is available as runtime ``publishTrac
 
 from __future__ import annotations
 
+import base64
 import json
 from typing import Any
 
@@ -22,6 +23,7 @@ from reactor_runtime.protocol.vocabulary import (
     CommandReply,
     FileUploaded,
     Frame,
+    FrameMetadataOut,
     Inbound,
     Malformed,
     ModelOut,
@@ -193,7 +195,18 @@ def _envelopes(msg: Outbound) -> list[dict[str, Any]]:
             return [_runtime("sessionEnded", {"reason": reason})]
         case RuntimeNotice(code=code, message=message):
             return [_runtime("error", {"code": code, "message": message})]
+        case FrameMetadataOut():
+            return [_runtime("frameMetadata", _frame_metadata(msg))]
     raise TypeError(f"V0Codec cannot encode {type(msg).__name__}")
+
+
+def _frame_metadata(msg: FrameMetadataOut) -> dict[str, Any]:
+    return {
+        "track": msg.track,
+        "rtp_timestamp": msg.rtp_timestamp,
+        "capture_time_us": msg.capture_time_us,
+        "metadata": base64.b64encode(msg.metadata).decode("ascii"),
+    }
 
 
 def _command_reply(reply: CommandReply) -> list[dict[str, Any]]:

@@ -30,6 +30,7 @@ from reactor_runtime.protocol.vocabulary import (
     CommandReply,
     FileUploaded,
     Frame,
+    FrameMetadataOut,
     Inbound,
     Malformed,
     ModelOut,
@@ -200,7 +201,7 @@ class V1Codec:
                 return self._command_reply(msg, what)
             case ModelOut(type=kind, data=data):
                 return [(DATA_LABEL, _data(None, message=_model_message(kind, data, what)))]
-            case Capabilities():
+            case Capabilities() | FrameMetadataOut():
                 return []
             case Schema(request_id=rid, openapi=openapi):
                 schema = platform_pb2.ModelSchema(openapi=dict_to_struct(openapi, what))

@@ -241,6 +241,26 @@ class RuntimeNotice:
     message: str
 
 
+@dataclass(frozen=True, slots=True)
+class FrameMetadataOut:
+    """The model's metadata of one video frame, for a viewer that reads it as a message.
+
+    Only viewers whose offer asked for it get one (v0 runtime `frameMetadata`; v1
+    has no frame for it: its viewers read the frame's trailer instead).
+
+    Attributes:
+        track: The output track.
+        rtp_timestamp: The frame's RTP timestamp as this viewer receives it.
+        capture_time_us: The frame's presentation time on the media timeline (µs).
+        metadata: The encoded metadata (a dict's JSON, or the model's bytes).
+    """
+
+    track: str
+    rtp_timestamp: int
+    capture_time_us: int
+    metadata: bytes
+
+
 Outbound: TypeAlias = (
     CommandReply
     | ModelOut
@@ -250,6 +270,7 @@ Outbound: TypeAlias = (
     | ClipFailed
     | SessionEnded
     | RuntimeNotice
+    | FrameMetadataOut
 )
 
 Frame: TypeAlias = tuple[str, str | bytes]

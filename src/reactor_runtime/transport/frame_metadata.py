@@ -175,12 +175,12 @@ def offer_declares(offer_sdp: str) -> bool:
     return False
 
 
-def declare_in_answer(answer_sdp: str) -> str:
-    """`answer_sdp` with `SDP_LINE` at session level (after its `t=` line)."""
-    lines = answer_sdp.split("\r\n")
+def with_declaration(sdp: str) -> str:
+    """`sdp` (an offer or an answer) with `SDP_LINE` at session level, after `t=`."""
+    lines = sdp.split("\r\n")
     at = next((i for i, line in enumerate(lines) if line.startswith("t=")), None)
     if at is None:
-        raise ValueError("answer SDP has no t= line to put the frame-metadata line after")
+        raise ValueError("SDP has no t= line to put the frame-metadata line after")
     return "\r\n".join([*lines[: at + 1], SDP_LINE, *lines[at + 1 :]])
 
 

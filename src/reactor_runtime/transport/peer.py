@@ -24,7 +24,7 @@ from aiortc import RTCIceServer, RTCPeerConnection, RTCSessionDescription
 
 from ..protocol import ModelOut, RuntimeNotice, SessionEnded
 from .datachannel import ChannelRouter
-from .frame_metadata import declare_in_answer, offer_declares
+from .frame_metadata import offer_declares, with_declaration
 from .header_extensions import negotiate_playout_delay
 from .ice import (
     candidate_key,
@@ -168,7 +168,7 @@ class ViewerPeer:
         answer_sdp = self.pc.localDescription.sdp
         self.frame_metadata = offer_declares(offer_sdp)
         if self.frame_metadata:
-            answer_sdp = declare_in_answer(answer_sdp)
+            answer_sdp = with_declaration(answer_sdp)
         codecs = negotiated_codecs(answer_sdp)
         for track, transceiver in zip(plan.tracks, transceivers, strict=True):
             if track.direction == "recvonly":

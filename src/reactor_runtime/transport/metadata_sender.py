@@ -1,0 +1,143 @@
+"""Sending each video frame's metadata to one viewer: in a trailer, or as a message.
+
+Both are `packetizer.Trailer` callables, called once per frame the viewer is sent,
+just before its packets are made (see `OutboundTrack.attach_sender`):
+
+- `TrailerWriter`, for viewers whose offer declared `a=x-reactor-frame-metadata:1`
+  (the official Python SDK, our client): returns the frame's trailer, appended to
+  its VP8 payload. Every frame gets one: `frame_id` counts the frames this viewer
+  was sent (from 1), `capture_time_us` is the frame's presentation time on the
+  session's media timeline, and `user_data` the model's metadata if it gave some.
+- `MetadataMessages`, for viewers whose offer declared
+  `a=x-reactor-frame-metadata-messages:1` (our page, which cannot read trailers):
+  appends nothing (the frame stays byte-identical) and sends a `frameMetadata`
+  runtime message for each frame that has metadata (`FrameMetadataOut`)::
+
+      {"scope": "runtime", "data": {"type": "frameMetadata", "data": {
+          "track": "main_video", "rtp_timestamp": 3735928559,
+          "capture_time_us": 2000000, "metadata": "<base64>"}}}
+
+  `rtp_timestamp` is the timestamp of the frame's RTP packets as this viewer gets
+  them, which a page reads per presented frame (`requestVideoFrameCallback`'s
+  `rtpTimestamp`) to match the two.
+
+aiortc adds a random origin to every RTP timestamp, out of our reach; it is read
+back from the sender (the timestamp of its last packet, minus that frame's own),
+so the first frame's message waits for the second frame (a few are held, counted
+if dropped).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from aiortc.mediastreams import convert_timebase
+
+from ..protocol import FrameMetadataOut
+from .encoded import EncodedVideo
+from .encoders import VIDEO_TIME_BASE
+from .frame_metadata import FrameMetadata, encode_trailer
+
+MESSAGES_SDP_LINE = "a=x-reactor-frame-metadata-messages:1"
+"""The session-level line by which an offer asks for `frameMetadata` messages."""
+HELD_MESSAGES = 4
+"""Messages held while the RTP timestamp origin is unknown (before the 2nd frame)."""
+_RTP_TIMESTAMP = "_RTCRtpSender__rtp_timestamp"
+_WRAP = 1 << 32
+
+
+def _ticks(frame: EncodedVideo) -> int:
+    """The frame's timestamp in 90 kHz ticks, before aiortc adds its origin."""
+    packet = frame.packet
+    return convert_timebase(packet.pts, packet.time_base, VIDEO_TIME_BASE)
+
+
+def _capture_time_us(ticks: int) -> int:
+    return ticks * 1000 // 90
+
+
+class TrailerWriter:
+    """The trailer of each frame sent to one viewer (a `packetizer.Trailer`).
+
+    Attributes:
+        frames: Trailers written (the last `frame_id`).
+        tagged: Those that carried the model's metadata.
+    """
+
+    def __init__(self) -> None:
+        """Start counting frames at 1."""
+        self.frames = 0
+        self.tagged = 0
+
+    def __call__(self, frame: EncodedVideo) -> bytes:
+        """The bytes to append to `frame`'s payload."""
+        self.frames += 1
+        if frame.metadata:
+            self.tagged += 1
+        meta = FrameMetadata(self.frames, _capture_time_us(_ticks(frame)), frame.metadata)
+        return encode_trailer(meta)
+
+    def stats(self) -> dict[str, int]:
+        """Counters of this viewer's trailers."""
+        return {"trailers": self.frames, "tagged": self.tagged}
+
+
+class MetadataMessages:
+    """`frameMetadata` messages for the frames sent to one viewer (a `packetizer.Trailer`).
+
+    Attributes:
+        sent: Messages handed to the viewer's data channel.
+        dropped: Messages dropped: held too long before the origin was known, or
+            refused by the channel (its backlog limit).
+    """
+
+    def __init__(self, track: str, sender: Any, send: Callable[[FrameMetadataOut], bool]) -> None:
+        """Send the metadata of `track`'s frames through `send`; `sender` is its RTCRtpSender."""
+        self.track = track
+        self.sender = sender
+        self.send = send
+        self.sent = 0
+        self.dropped = 0
+        self._last_ticks: int | None = None
+        self._held: deque[tuple[int, bytes]] = deque()
+
+    def __call__(self, frame: EncodedVideo) -> None:
+        """Send `frame`'s metadata, if it has some; append nothing to its payload."""
+        ticks = _ticks(frame)
+        origin = self._origin()
+        self._last_ticks = ticks
+        if origin is not None:
+            while self._held:
+                self._send(origin, *self._held.popleft())
+        if not frame.metadata:
+            return None
+        if origin is not None:
+            self._send(origin, ticks, frame.metadata)
+            return None
+        if len(self._held) == HELD_MESSAGES:
+            self._held.popleft()
+            self.dropped += 1
+        self._held.append((ticks, frame.metadata))
+        return None
+
+    def stats(self) -> dict[str, int]:
+        """Counters of this viewer's messages."""
+        return {"messages": self.sent, "messages_dropped": self.dropped}
+
+    def _origin(self) -> int | None:
+        # The sender's last packet belongs to the frame packed just before this one.
+        last = getattr(self.sender, _RTP_TIMESTAMP, 0)
+        if self._last_ticks is None or not last:
+            return None
+        return (last - self._last_ticks) % _WRAP
+
+    def _send(self, origin: int, ticks: int, metadata: bytes) -> None:
+        message = FrameMetadataOut(
+            self.track, (origin + ticks) % _WRAP, _capture_time_us(ticks), metadata
+        )
+        if self.send(message):
+            self.sent += 1
+        else:
+            self.dropped += 1
