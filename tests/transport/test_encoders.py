@@ -83,10 +83,60 @@ def test_the_rate_stays_within_the_operator_range_and_the_size_ceiling():
 def test_libvpx_is_reached_through_the_checked_chain_and_nothing_else_is():
     vp8 = Vp8Encoder(30.0)
     vp8.encode(textured(320, 180, 1)[0], 0)
-    rate = LibvpxRate.attach(vp8.context)
+    rate = LibvpxRate.attach(vp8.context, vp8.layer_shares)
     assert rate is not None and rate.kbps * 1000 == vp8.bitrate
     rate.set(300_000)
     assert rate.kbps == 300
+    assert rate.layer_kbps == [180, 300], "each layer's target follows the total"
+    wrong = LibvpxRate.attach(vp8.context, (0.5, 1.0))
+    assert wrong is None, "layer targets other than the opened ones are refused"
     h264 = H264Encoder(30.0)
     h264.encode(textured(320, 180, 1)[0], 0)
     assert LibvpxRate.attach(h264.context) is None, "an x264 context is refused, not read"
+
+
+def test_the_vp8_base_layer_decodes_alone_without_an_error_through_forced_keyframes():
+    encoder = Vp8Encoder(30.0)
+    frames: list[tuple[int, int, bytes]] = []
+    for i, picture in enumerate(textured(320, 180, 75)):
+        # A forced keyframe on an enhancement slot, then the periodic one 2 s later.
+        for packet in encoder.encode(picture, i * 3000, keyframe=i == 3):
+            frames.append((i, encoder.temporal_id, bytes(packet)))
+            assert encoder.temporal_id == 0 or not packet.is_keyframe
+    tids = [tid for _, tid, _ in frames]
+    assert tids[:7] == [0, 1, 0, 0, 1, 0, 1], "keyframes restart the pattern at TID 0"
+    assert tids[62:66] == [1, 0, 1, 0] and encoder.keyframes == 3, "periodic: frame 63"
+
+    def decode(layers: set[int]) -> tuple[dict[int, np.ndarray], int]:
+        decoder = av.CodecContext.create("vp8", "r")
+        pictures, errors = {}, 0
+        for i, tid, data in frames:
+            if tid in layers:
+                try:
+                    for frame in decoder.decode(av.Packet(data)):
+                        pictures[i] = frame.to_ndarray(format="gray")
+                except av.FFmpegError:
+                    errors += 1
+        return pictures, errors
+
+    full, full_errors = decode({0, 1})
+    base, base_errors = decode({0})
+    assert (full_errors, base_errors) == (0, 0)
+    assert len(base) == tids.count(0) and 35 <= len(base) <= 40
+    assert all(np.array_equal(full[i], base[i]) for i in base), "the same pictures"
+
+
+def test_a_layered_rate_change_moves_every_layer_without_a_keyframe():
+    encoder = Vp8Encoder(30.0, min_bitrate=100_000)
+    sizes = {0: 0, 1: 0}
+    for i, picture in enumerate(textured(640, 360, 40)):
+        if i == 10:
+            assert encoder.set_bitrate(400_000)
+        for packet in encoder.encode(picture, i * 3000):
+            assert not packet.is_keyframe or i == 0, "a rate change never costs a keyframe"
+            if i >= 20:
+                sizes[encoder.temporal_id] += packet.size
+    assert encoder._rate is not None and encoder._rate.layer_kbps == [240, 400]
+    rate = (sizes[0] + sizes[1]) * 8 * 30 / 20
+    assert 0.6 * 400_000 < rate < 1.3 * 400_000, rate
+    assert 0.45 < sizes[0] / (sizes[0] + sizes[1]) < 0.8, sizes

@@ -7,6 +7,7 @@ import itertools
 import av
 import numpy as np
 
+from reactor_runtime.transport.encoded import EncodedVideo
 from reactor_runtime.transport.encoders import (
     START_BITRATE,
     H264Encoder,
@@ -33,12 +34,19 @@ class HubSpy:
     def request_keyframe(self, name: str, codec: str) -> None:
         self.keyframes += 1
 
+    def base_layer_only(self, name: str, codec: str, viewer: object) -> bool:
+        return False
+
 
 def packet(keyframe: bool = False, pts: int = 0) -> av.Packet:
     p = av.Packet(b"\x00" * 8)
     p.pts = pts
     p.is_keyframe = keyframe
     return p
+
+
+def frame(keyframe: bool = False, pts: int = 0, tid: int = 0) -> EncodedVideo:
+    return EncodedVideo(packet(keyframe, pts), tid)
 
 
 def test_audio_is_cut_into_contiguous_960_sample_packets_with_gaps_filled():
@@ -87,21 +95,49 @@ def test_a_slow_viewer_drops_video_up_to_the_next_keyframe_and_oldest_audio():
     video = OutboundTrack(hub, "main_video", "video")
     video.bind("vp8")
     video._set_subscribed(True)
-    video.push(packet(keyframe=False))
+    video.push(frame(keyframe=False))
     assert video.stats()["queued"] == 0, "a new subscriber starts at a keyframe"
     for i in range(VIDEO_QUEUE):
-        video.push(packet(keyframe=i == 0, pts=i))
-    video.push(packet(pts=99))  # overflow: everything queued is useless without it
+        video.push(frame(keyframe=i == 0, pts=i))
+    video.push(frame(pts=99))  # overflow: everything queued is useless without it
     assert video.dropped == VIDEO_QUEUE and video.stats()["queued"] == 0
     assert hub.keyframes == 1
-    video.push(packet(pts=100))
-    video.push(packet(keyframe=True, pts=101))
+    video.push(frame(pts=100))
+    video.push(frame(keyframe=True, pts=101))
     assert video.stats()["queued"] == 1
 
     audio = OutboundTrack(hub, "main_audio", "audio")
     for i in range(AUDIO_QUEUE + 3):
         audio.push(packet(pts=i))
     assert audio.dropped == 3 and audio._queue[0].pts == 3
+
+
+def test_an_overflowing_viewer_drops_the_enhancement_layer_before_skipping_to_a_keyframe():
+    hub = HubSpy()
+    video = OutboundTrack(hub, "main_video", "video")
+    video.bind("vp8")
+    video._set_subscribed(True)
+    for i in range(VIDEO_QUEUE):
+        video.push(frame(keyframe=i == 0, pts=i, tid=i % 2))
+    video.push(frame(pts=VIDEO_QUEUE, tid=0))  # overflow: the TID 1 frames make room
+    queued = [f.packet.pts for f in video._queue]
+    assert queued == [*range(0, VIDEO_QUEUE, 2), VIDEO_QUEUE]
+    assert (video.layer_dropped, video.dropped, hub.keyframes) == (VIDEO_QUEUE // 2, 0, 0)
+    for i in range(VIDEO_QUEUE + 1, 2 * VIDEO_QUEUE):
+        video.push(frame(pts=i, tid=0))
+    assert video.dropped == VIDEO_QUEUE and hub.keyframes == 1, "base frames: skip ahead"
+
+
+def test_a_base_layer_only_viewer_is_sent_every_base_frame_and_no_enhancement_frame():
+    hub = HubSpy()
+    video = OutboundTrack(hub, "main_video", "video")
+    video.bind("vp8")
+    video._set_subscribed(True)
+    video.forced_base_layer = True
+    for i in range(6):
+        video.push(frame(keyframe=i == 0, pts=i, tid=i % 2))
+    assert [f.packet.pts for f in video._queue] == [0, 2, 4]
+    assert video.layer_skipped == 3 and video.stats()["queued"] == 3
 
 
 def test_720p_encoders_hit_the_start_rate_with_two_second_keyframes():

@@ -7,11 +7,13 @@ loopback connection, and every RTP packet it receives is recorded on its way in.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from typing import Any
 
 import pytest
 from aiortc import rtcrtpsender
+from aiortc.codecs.vpx import VpxPayloadDescriptor
 from aiortc.rtp import (
     RTCP_PSFB_APP,
     RtcpPsfbPacket,
@@ -22,8 +24,9 @@ from aiortc.rtp import (
 
 from reactor_runtime.transport import MediaHub, ViewerPeer
 from reactor_runtime.transport.pacing import MAX_DELAY, PacedTransport, Pacer
+from reactor_runtime.transport.packetizer import Vp8Packetizer
 from reactor_runtime.transport.pipelines import KEYFRAME_MIN_INTERVAL
-from reactor_runtime.transport.rtp_sender import PacketHistory, SenderBridge
+from reactor_runtime.transport.rtp_sender import PacketHistory, SenderBridge, install_packetizer
 
 
 class Recorder:
@@ -253,6 +256,38 @@ def test_the_pacer_never_holds_a_stream_below_what_it_actually_sends():
         pacer.produced(10_000)
         waits = [pacer.delay(1000) for _ in range(10)]
     assert waits[-1] < 1 / 15, "the pace follows the output: no backlog builds"
+
+
+async def test_our_packetizer_replaces_aiortcs_and_writes_tl0picidx_and_tid(
+    textured_hub, make_client, wait_until
+):
+    client = make_client(outputs=(("main_video", "video"),), labels=())
+    peer = await connect(client, textured_hub)
+    try:
+        sender: Any = peer.outbound["main_video"].bridge.sender
+        assert isinstance(sender._RTCRtpSender__encoder, Vp8Packetizer)
+        await client.wait_frames("main_video", 6)
+        starts = [
+            VpxPayloadDescriptor.parse(p[3])[0]
+            for p in client.recorder.media()
+            if p[3][0] & 0x10  # S: a frame's first packet
+        ]
+        assert all(d.tl0picidx is not None and d.tid is not None for d in starts)
+        tids = [d.tid[0] for d in starts]  # type: ignore[index]
+        assert set(tids) == {0, 1} and all(a != b for a, b in itertools.pairwise(tids[1:]))
+    finally:
+        await peer.close("test over")
+
+
+def test_a_packetizer_goes_where_aiortc_keeps_its_encoder_object_or_is_refused():
+    sender: Any = rtcrtpsender.RTCRtpSender.__new__(rtcrtpsender.RTCRtpSender)
+    sender._RTCRtpSender__encoder = None
+    install_packetizer(sender, packetizer := Vp8Packetizer())
+    assert sender._RTCRtpSender__encoder is packetizer
+    with pytest.raises(RuntimeError, match=r"_RTCRtpSender__encoder is already set"):
+        install_packetizer(sender, Vp8Packetizer())
+    with pytest.raises(RuntimeError, match=r"no _RTCRtpSender__encoder.*rtp_sender\.py"):
+        install_packetizer(object(), Vp8Packetizer())  # type: ignore[arg-type]
 
 
 def test_an_aiortc_without_the_private_names_the_bridge_needs_is_refused_by_name():

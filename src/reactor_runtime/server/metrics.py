@@ -282,6 +282,23 @@ def rate_metrics(media: dict[str, Any]) -> Iterator[Metric]:
             if rate.get("lowest_estimate") is not None:
                 lowest.add_metric([track, codec], rate["lowest_estimate"])
     yield lowest
+    base_only = GaugeMetricFamily(
+        "reactor_video_base_layer_viewers",
+        "Viewers of a layered VP8 stream sent its base layer only (far slower than the rest).",
+        labels=labels,
+    )
+    switches = CounterMetricFamily(
+        "reactor_video_layer_switches",
+        "Viewers switched to the base layer only (down) or back to the full stream (up).",
+        labels=[*labels, "direction"],
+    )
+    for track, stats in sorted(video.items()):
+        for codec, layers in sorted(stats.get("layers", {}).items()):
+            base_only.add_metric([track, codec], layers["base_layer_only"])
+            for direction in ("down", "up"):
+                switches.add_metric([track, codec, direction], layers[f"switches_{direction}"])
+    yield base_only
+    yield switches
     loss = media.get("loss", {})
     for key, doc in (
         ("nacked", "Packets viewers reported lost (NACK)."),

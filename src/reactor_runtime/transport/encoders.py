@@ -20,7 +20,7 @@ from typing import Literal, TypeAlias
 import av
 import numpy as np
 
-from .libvpx_rate import LibvpxRate
+from .libvpx_rate import LibvpxRate, layer_targets
 from .rate_control import DEFAULT_MAX_BITRATE, DEFAULT_MIN_BITRATE
 
 log = logging.getLogger(__name__)
@@ -45,6 +45,24 @@ KEYFRAME_SECONDS = 2.0
 """Longest gap between two keyframes. A viewer whose decoder is stuck and whose
 keyframe request went unanswered (the PLI or the keyframe lost, loss NACK could not
 repair) recovers within this; more often costs bits (a keyframe is ~3 frames)."""
+TEMPORAL_LAYERS = 2
+"""VP8 temporal layers: frames alternate base (TID 0, every other frame, referenced by
+the next ones) and enhancement (TID 1, referenced by none), so a viewer that cannot
+take the full rate is sent the base layer alone, at half the frame rate, from the same
+encode and without a keyframe (FACTS.md: ~62 % of the bits). 1 turns layering off."""
+BASE_LAYER_SHARE = 0.6
+"""Share of the rate libvpx gives the base layer with two layers (libwebrtc's split)."""
+CPU_USED = -8
+"""libvpx speed without layers (-16 fastest): ~4.7 ms per 720p frame here."""
+LAYERED_CPU_USED = -6
+"""libvpx speed with temporal layers (libwebrtc's desktop VP8 setting): at -7 and -8 the
+layered encoder lost its rate control on a moving noise picture (100 kB frames, 21
+Mbit/s for a 2.5 Mbit/s target), at -6 it keeps it, for ~0.3 ms more per 720p frame."""
+AUTO_KEYFRAME_FACTOR = 4
+"""libvpx's own keyframe interval, in units of `KEYFRAME_SECONDS`: a safety net only.
+`Vp8Encoder` forces its periodic keyframes itself, because only a forced keyframe
+restarts FFmpeg's temporal layer pattern (one libvpx placed itself would leave the
+next frames' layer ids out of step with what we tell the packetizer)."""
 OPUS_EXPECTED_LOSS = 10
 """Loss (percent) libopus prepares its in-band FEC for; the clients offer
 `useinbandfec=1` and libwebrtc's NetEq decodes a lost packet from the next one's FEC.
@@ -136,6 +154,8 @@ class VideoEncoder:
         """Rate changes applied in place (never with a keyframe)."""
         self.rate_refused = 0
         """Rate changes this encoder could not apply in place (it kept its rate)."""
+        self.temporal_id = 0
+        """Temporal layer (0 = base) of the packets the last `encode` returned."""
 
     def bounds(self, width: int, height: int) -> tuple[int, int]:
         """The lowest and highest rate (bit/s) for a `width` x `height` picture."""
@@ -172,6 +192,7 @@ class VideoEncoder:
         if context is None or (context.width, context.height) != (frame.width, frame.height):
             context = self.context = self._open(frame.width, frame.height)
             keyframe = True
+        temporal_id = self._next_temporal_id(keyframe)
         frame.pts = self.frames
         frame.time_base = context.time_base
         kinds = av.video.frame.PictureType
@@ -186,6 +207,8 @@ class VideoEncoder:
             self.bytes += packet.size
             if packet.is_keyframe:
                 self.keyframes += 1
+                temporal_id = 0
+        self.temporal_id = temporal_id
         return packets
 
     def _open(self, width: int, height: int) -> av.VideoCodecContext:
@@ -221,6 +244,10 @@ class VideoEncoder:
     def _configure(self, context: av.VideoCodecContext) -> None:
         raise NotImplementedError
 
+    def _next_temporal_id(self, keyframe: bool) -> int:
+        """The temporal layer of the frame about to be encoded (`keyframe`: forced)."""
+        return 0
+
     def _opened(self, context: av.VideoCodecContext) -> None:
         """Called once the context is open."""
 
@@ -229,7 +256,14 @@ class VideoEncoder:
 
 
 class Vp8Encoder(VideoEncoder):
-    """libvpx VP8 in real-time mode, constant bit rate scaled to the picture size."""
+    """libvpx VP8 in real-time mode, constant bit rate scaled to the picture size.
+
+    With `temporal_layers=2` (the default) it encodes in error-resilient mode with
+    FFmpeg's two-layer pattern (`ts_layering_mode=2`): base (TID 0) and enhancement
+    (TID 1) frames alternate from each keyframe on; a base frame references only the
+    previous base frame, and no frame references an enhancement frame, so the base
+    layer decodes alone. `temporal_id` says which layer the last frame was in.
+    """
 
     codec_name = "libvpx"
     name: VideoCodec = "vp8"
@@ -239,15 +273,58 @@ class Vp8Encoder(VideoEncoder):
         fps: float = 30.0,
         min_bitrate: int = DEFAULT_MIN_BITRATE,
         max_bitrate: int = DEFAULT_MAX_BITRATE,
-        cpu_used: int = -8,
+        cpu_used: int | None = None,
+        temporal_layers: int = TEMPORAL_LAYERS,
     ) -> None:
-        """Prepare a VP8 encoder; `cpu_used` trades quality for speed (-16 fastest)."""
+        """Prepare a VP8 encoder; `cpu_used` trades quality for speed (-16 fastest).
+
+        `cpu_used` defaults to `LAYERED_CPU_USED` with layers, else `CPU_USED`.
+
+        Raises:
+            ValueError: `temporal_layers` is not 1 or 2 (the message says which).
+        """
+        if temporal_layers not in (1, 2):
+            raise ValueError(f"temporal_layers: expected 1 or 2, got {temporal_layers}")
         super().__init__(fps, min_bitrate, max_bitrate)
+        if cpu_used is None:
+            cpu_used = LAYERED_CPU_USED if temporal_layers > 1 else CPU_USED
         self.cpu_used = cpu_used
+        self.temporal_layers = temporal_layers
+        self.layer_shares: tuple[float, ...] = (
+            (BASE_LAYER_SHARE, 1.0) if temporal_layers == 2 else (1.0,)
+        )
+        """Cumulative share of the rate up to each layer (libvpx's `ts_target_bitrate`)."""
+        self.gop = max(1, round(fps * KEYFRAME_SECONDS))
         self._rate: LibvpxRate | None = None
+        self._layer_index = 0
+        self._since_keyframe = 0
+
+    def encode(self, frame: av.VideoFrame, pts: int, keyframe: bool = False) -> list[av.Packet]:
+        """Encode one frame (see `VideoEncoder.encode`); a keyframe every `gop` frames."""
+        if self._since_keyframe >= self.gop - 1:
+            keyframe = True
+        packets = super().encode(frame, pts, keyframe)
+        if any(p.is_keyframe for p in packets):
+            self._since_keyframe = 0
+        else:
+            self._since_keyframe += 1
+        return packets
+
+    def _next_temporal_id(self, keyframe: bool) -> int:
+        # Mirrors FFmpeg's libvpxenc: a forced keyframe restarts the pattern, and every
+        # encode call advances it (tests/transport/test_encoders.py checks it against
+        # the decoder: the base layer alone decodes without an error).
+        if self.temporal_layers == 1:
+            return 0
+        if keyframe:
+            self._layer_index = 0
+        temporal_id = self._layer_index % 2
+        self._layer_index += 1
+        return temporal_id
 
     def _opened(self, context: av.VideoCodecContext) -> None:
-        self._rate = LibvpxRate.attach(context)
+        self._layer_index = 0
+        self._rate = LibvpxRate.attach(context, self.layer_shares)
 
     def _change_rate(self, context: av.VideoCodecContext, bitrate: int) -> bool:
         if self._rate is None:
@@ -259,7 +336,8 @@ class Vp8Encoder(VideoEncoder):
         rate = str(context.bit_rate)
         context.qmin = 2
         context.qmax = 56
-        context.options = {
+        context.gop_size = self.gop * AUTO_KEYFRAME_FACTOR
+        options = {
             "deadline": "realtime",
             "cpu-used": str(self.cpu_used),
             "lag-in-frames": "0",
@@ -276,6 +354,15 @@ class Vp8Encoder(VideoEncoder):
             "static-thresh": "1",
             "noise-sensitivity": "0",
         }
+        if self.temporal_layers == 2:
+            targets = ",".join(str(k) for k in layer_targets(context.bit_rate, self.layer_shares))
+            # Without error resilience the base layer alone does not decode (FACTS.md).
+            options["error-resilient"] = "default"
+            # ts_layering_mode last: it sets the pattern over what came before it.
+            options["ts-parameters"] = (
+                f"ts_number_layers=2:ts_target_bitrate={targets}:ts_layering_mode=2"
+            )
+        context.options = options
 
 
 class H264Encoder(VideoEncoder):

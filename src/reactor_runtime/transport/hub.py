@@ -3,7 +3,9 @@
 The pacer hands each `PacedFrame` to `MediaHub` on the server loop. Video pictures go
 to one worker thread per video track, which converts RGB to yuv420p once and encodes
 it once per codec some viewer needs (VP8 and/or H.264); the finished packets come back
-to the loop and are copied by reference into each subscribed viewer's bounded queue.
+to the loop as `EncodedVideo` frames and are copied by reference into each subscribed
+viewer's bounded queue; a viewer far slower than the others is given only the base
+layer of a layered VP8 stream (`base_layer_only`, decided by `layer_policy`).
 Audio is cut into 20 ms Opus packets on the loop itself (0.1-0.3 ms each), so it never
 waits behind a video encode, and each packet leaves when the last sample it carries is
 presented: the model emits ahead (batches, a buffer), and packets sent in bursts on the
@@ -28,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import av
 
+from .encoded import EncodedVideo
 from .encoders import (
     OPUS_FRAME,
     VideoCodec,
@@ -59,8 +62,8 @@ class Subscriber(Protocol):
     codec: VideoCodec | None
     estimate: ViewerEstimate
 
-    def push(self, packet: av.Packet) -> None:
-        """Queue one packet for the viewer; never blocks."""
+    def push(self, packet: EncodedVideo | av.Packet) -> None:
+        """Queue one video frame or audio packet for the viewer; never blocks."""
         ...
 
 
@@ -190,6 +193,11 @@ class MediaHub:
         pipeline = self._video.get(name)
         return None if pipeline is None else pipeline.bitrate(codec)
 
+    def base_layer_only(self, name: str, codec: VideoCodec, viewer: ViewerEstimate) -> bool:
+        """Whether the viewer with estimate `viewer` gets only the base layer of `name`."""
+        pipeline = self._video.get(name)
+        return pipeline is not None and pipeline.base_layer_only(codec, viewer)
+
     def request_keyframe(self, name: str, codec: VideoCodec) -> None:
         """Ask for a keyframe on video track `name` in `codec` (PLI, FIR, a viewer joining)."""
         pipeline = self._video.get(name)
@@ -258,10 +266,10 @@ class MediaHub:
                 if end is not None and late_until > end:
                     audio.fill_silence(late_until)
 
-    def _deliver_video(self, name: str, codec: VideoCodec, packets: list[av.Packet]) -> None:
+    def _deliver_video(self, name: str, codec: VideoCodec, frames: list[EncodedVideo]) -> None:
         for track in list(self._subscribers.get((name, codec), ())):
-            for packet in packets:
-                track.push(packet)
+            for frame in frames:
+                track.push(frame)
 
     def _deliver_audio(self, name: str, packets: list[av.Packet]) -> None:
         due = self._audio_due[name]

@@ -1,6 +1,7 @@
 """The per-track halves of the hub: a video encoder thread and an Opus packetizer.
 
-`VideoPipeline` turns pictures into packets once per wanted codec on its own thread;
+`VideoPipeline` turns pictures into `EncodedVideo` frames (the packet and its VP8
+temporal layer) once per wanted codec on its own thread;
 `AudioPipeline` turns paced samples into contiguous 20 ms Opus packets on the loop.
 """
 
@@ -16,8 +17,10 @@ from typing import Any
 import av
 import numpy as np
 
+from .encoded import EncodedVideo
 from .encoders import (
     OPUS_FRAME,
+    TEMPORAL_LAYERS,
     OpusEncoder,
     VideoCodec,
     VideoEncoder,
@@ -26,6 +29,7 @@ from .encoders import (
     video_encoder,
 )
 from .ladder import Ladder, scaled_size
+from .layer_policy import LayerPolicy
 from .rate_control import DEFAULT_MAX_BITRATE, DEFAULT_MIN_BITRATE, StreamRate
 
 log = logging.getLogger(__name__)
@@ -54,7 +58,7 @@ class VideoPipeline:
         name: str,
         fps: float,
         loop: asyncio.AbstractEventLoop,
-        deliver: Callable[[str, VideoCodec, list[av.Packet]], None],
+        deliver: Callable[[str, VideoCodec, list[EncodedVideo]], None],
         min_bitrate: int = DEFAULT_MIN_BITRATE,
         max_bitrate: int = DEFAULT_MAX_BITRATE,
     ) -> None:
@@ -121,11 +125,21 @@ class VideoPipeline:
             self._keyframe_requests.add(codec)
 
     def rate(self, codec: VideoCodec) -> StreamRate:
-        """The rate decision of `codec`'s stream (made on first use)."""
+        """The rate decision of `codec`'s stream (made on first use).
+
+        A layered VP8 stream's decision sends far slower viewers the base layer only
+        (`layer_policy`).
+        """
         rate = self.rates.get(codec)
         if rate is None:
-            rate = self.rates[codec] = StreamRate()
+            layered = codec == "vp8" and TEMPORAL_LAYERS > 1
+            rate = self.rates[codec] = StreamRate(layers=LayerPolicy() if layered else None)
         return rate
+
+    def base_layer_only(self, codec: VideoCodec, viewer: object) -> bool:
+        """Whether the viewer with estimate `viewer` gets only `codec`'s base layer."""
+        rate = self.rates.get(codec)
+        return rate is not None and rate.layers is not None and rate.layers.is_base_only(viewer)
 
     def bitrate(self, codec: VideoCodec) -> int | None:
         """The rate `codec`'s encoder works to (bit/s), None before it opened."""
@@ -149,6 +163,7 @@ class VideoPipeline:
             "bitrate": {c: e.bitrate for c, e in encoders},
             "rate_changes": {c: e.rate_changes for c, e in encoders},
             "rate": {c: r.stats() for c, r in list(self.rates.items())},
+            "layers": {c: r.layers.stats() for c, r in list(self.rates.items()) if r.layers},
             "ladder_steps": {c: ladder.steps for c, ladder in list(self.ladders.items())},
             "scale": {c: ladder.scale for c, ladder in list(self.ladders.items())},
         }
@@ -203,7 +218,8 @@ class VideoPipeline:
                         sized[size] = frame.reformat(width=size[0], height=size[1])
                     packets = encoder.encode(sized[size], pts, keyframe=codec in forced)
                     if packets:
-                        self.loop.call_soon_threadsafe(self.deliver, self.name, codec, packets)
+                        frames = [EncodedVideo(p, encoder.temporal_id) for p in packets]
+                        self.loop.call_soon_threadsafe(self.deliver, self.name, codec, frames)
                 self.convert_seconds += converted - started
                 self.encode_seconds += time.perf_counter() - converted
                 self.encoded += 1

@@ -121,9 +121,10 @@ class StreamRate:
         decreases: Rate cuts decided.
     """
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
-        """A stream with no viewer estimates yet."""
+    def __init__(self, clock: Callable[[], float] = time.monotonic, layers: Any = None) -> None:
+        """A stream with no viewer estimates yet; `layers`: its `layer_policy.LayerPolicy`."""
         self.clock = clock
+        self.layers = layers
         self.viewers: set[ViewerEstimate] = set()
         self.increases = 0
         self.decreases = 0
@@ -152,6 +153,8 @@ class StreamRate:
             high: The highest (the operator's maximum, or the size's ceiling).
         """
         lowest = self.lowest()
+        if self.layers is not None:  # far slower viewers get the base layer only
+            lowest = self.layers.decide({v: v.value for v in tuple(self.viewers)})
         if lowest is None:
             return None
         wanted = max(low, min(high, lowest))

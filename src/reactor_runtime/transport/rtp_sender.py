@@ -324,3 +324,28 @@ class SenderBridge:
             "paced": self.pacer.paced if self.pacer else 0,
             "pacer_overflows": self.pacer.overflows if self.pacer else 0,
         }
+
+
+_ENCODER = "_RTCRtpSender__encoder"
+"""aiortc's per-sender encoder object: `pack(data)` turns whatever the track's `recv()`
+returned (when not a raw frame) into `(payloads, rtp_timestamp)`; it is created only
+while still None, when the first frame is sent."""
+
+
+def install_packetizer(sender: RTCRtpSender, packetizer: Any) -> None:
+    """Make `packetizer` (`packetizer.Vp8Packetizer`/`H264Packetizer`) pack `sender`'s frames.
+
+    Call before the sender starts; aiortc then never creates its own encoder object.
+
+    Raises:
+        RuntimeError: This aiortc's sender has no such attribute, or already made its own
+            encoder object (the message names the attribute).
+    """
+    if not hasattr(sender, _ENCODER):
+        raise RuntimeError(
+            f"aiortc's RTCRtpSender has no {_ENCODER}: "
+            "transport/rtp_sender.py must follow this aiortc version"
+        )
+    if getattr(sender, _ENCODER) is not None:
+        raise RuntimeError(f"RTCRtpSender.{_ENCODER} is already set: install before send()")
+    setattr(sender, _ENCODER, packetizer)

@@ -1,10 +1,14 @@
 """A viewer's media tracks: outbound (hub packets to aiortc) and inbound (aiortc to inputs).
 
-`OutboundTrack.recv()` returns already-encoded `av.Packet`s: aiortc's `RTCRtpSender`
-then only packetizes them (`encoder.pack`), so a frame encoded once by the `MediaHub`
-serves every viewer. Each track has a small bounded queue; when a slow viewer lets it
-overflow, video is dropped up to the next keyframe (a VP8/H.264 stream cannot skip a
-delta frame) and audio drops its oldest packet.
+`OutboundTrack.recv()` returns already-encoded frames (`EncodedVideo`, or `av.Packet`
+for audio): aiortc's `RTCRtpSender` then only packetizes them, with our
+`packetizer.Vp8Packetizer`/`H264Packetizer` for video, so a frame encoded once by the
+`MediaHub` serves every viewer. Each track has a small bounded queue; when a slow viewer
+lets it overflow, video first drops the queued enhancement layer frames (TID 1: no other
+frame needs them), then, if that is not enough, everything up to the next keyframe (a
+VP8/H.264 stream cannot skip a base delta frame); audio drops its oldest packet. A
+viewer the stream's `layer_policy` deems far slower than the others is sent the base
+layer only (`base_layer_only`).
 
 A video track also owns its sender's `SenderBridge` (`attach_sender`): the viewer's
 NACKs are answered from a longer history, its PLI/FIR reach the hub (one keyframe
@@ -25,10 +29,12 @@ import numpy as np
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from ..media.input_buffer import InputFrame
+from .encoded import EncodedVideo
 from .encoders import AUDIO_RATE, VideoCodec
+from .packetizer import H264Packetizer, Trailer, Vp8Packetizer
 from .pipelines import KEYFRAME_MIN_INTERVAL
 from .rate_control import ViewerEstimate
-from .rtp_sender import SenderBridge
+from .rtp_sender import SenderBridge, install_packetizer
 
 if TYPE_CHECKING:
     from aiortc import RTCRtpSender
@@ -50,6 +56,12 @@ class OutboundTrack(MediaStreamTrack):
 
     The video codec is fixed by negotiation (`bind`). The track subscribes to the hub
     when aiortc first asks for media (the connection is up), so nothing queues before.
+
+    Attributes:
+        layer_skipped: Enhancement layer frames not sent because the viewer gets the
+            base layer only.
+        layer_dropped: Enhancement layer frames dropped from an overflowing queue.
+        dropped: Frames or packets dropped from an overflowing queue otherwise.
     """
 
     def __init__(self, hub: MediaHub, name: str, kind: str) -> None:
@@ -62,6 +74,10 @@ class OutboundTrack(MediaStreamTrack):
         self.paused = False
         self.sent = 0
         self.dropped = 0
+        self.layer_skipped = 0
+        self.layer_dropped = 0
+        self.forced_base_layer: bool | None = None
+        """True/False overrides the stream's layer policy for this viewer; None follows it."""
         self.last_sent: float | None = None
         self.bridge: SenderBridge | None = None
         self.estimate = ViewerEstimate()
@@ -69,7 +85,7 @@ class OutboundTrack(MediaStreamTrack):
         self.keyframe_requests_shared = 0
         """Viewer keyframe requests answered by a keyframe it had just been sent."""
         self._last_keyframe: float | None = None
-        self._queue: collections.deque[av.Packet] = collections.deque()
+        self._queue: collections.deque[Any] = collections.deque()
         self._limit = VIDEO_QUEUE if kind == "video" else AUDIO_QUEUE
         self._ready = asyncio.Event()
         self._subscribed = False
@@ -80,8 +96,17 @@ class OutboundTrack(MediaStreamTrack):
         """Fix the negotiated video codec (None for audio); before the first `recv()`."""
         self.codec = codec
 
-    async def recv(self) -> av.Packet:  # type: ignore[override]
-        """The next packet for this viewer.
+    @property
+    def base_layer_only(self) -> bool:
+        """Whether this viewer is sent only the base layer of its (VP8) stream."""
+        if self.forced_base_layer is not None:
+            return self.forced_base_layer
+        if self.kind != "video" or self.codec is None:
+            return False
+        return self.hub.base_layer_only(self.name, self.codec, self.estimate)
+
+    async def recv(self) -> EncodedVideo | av.Packet:  # type: ignore[override]
+        """The next video frame or audio packet for this viewer.
 
         Raises:
             MediaStreamError: the track was stopped (the viewer left).
@@ -100,12 +125,17 @@ class OutboundTrack(MediaStreamTrack):
         self.last_sent = time.monotonic()
         return self._queue.popleft()
 
-    def push(self, packet: av.Packet) -> None:
-        """Queue one packet from the hub (on the loop); never blocks."""
-        if self.kind == "video":
+    def push(self, packet: EncodedVideo | av.Packet) -> None:
+        """Queue one video frame or audio packet from the hub (on the loop); never blocks."""
+        if isinstance(packet, EncodedVideo):
             if self._need_keyframe and not packet.is_keyframe:
                 return
             self._need_keyframe = False
+            if packet.temporal_id > 0 and self.base_layer_only:
+                self.layer_skipped += 1
+                return
+            if len(self._queue) >= self._limit:
+                self._overflow()
             if len(self._queue) >= self._limit:
                 self.dropped += len(self._queue)
                 self._queue.clear()
@@ -122,6 +152,13 @@ class OutboundTrack(MediaStreamTrack):
         self._queue.append(packet)
         self._ready.set()
 
+    def _overflow(self) -> None:
+        """Drop the queued enhancement layer frames: no frame references them."""
+        kept = [f for f in self._queue if f.temporal_id == 0]
+        self.layer_dropped += len(self._queue) - len(kept)
+        if len(kept) < len(self._queue):
+            self._queue = collections.deque(kept)
+
     def set_paused(self, paused: bool) -> None:
         """Pause (stop sending to this viewer) or resume; video resumes at a keyframe."""
         if paused == self.paused:
@@ -133,8 +170,12 @@ class OutboundTrack(MediaStreamTrack):
         if self._started:
             self._set_subscribed(not paused)
 
-    def attach_sender(self, sender: RTCRtpSender) -> SenderBridge:
-        """Bend the video `sender` carrying this track (see `rtp_sender`), before it starts."""
+    def attach_sender(self, sender: RTCRtpSender, trailer: Trailer | None = None) -> SenderBridge:
+        """Bend the video `sender` carrying this track (see `rtp_sender`), before it starts.
+
+        Its frames are packetized by our `Vp8Packetizer` (or `H264Packetizer`), which
+        appends `trailer`'s bytes to each frame's payload if given. Call after `bind`.
+        """
         bridge = self.bridge = SenderBridge(
             sender,
             on_keyframe_request=self.remote_keyframe_request,
@@ -144,6 +185,8 @@ class OutboundTrack(MediaStreamTrack):
             pace=self._bitrate,
         )
         bridge.install()
+        packetizer = H264Packetizer(trailer) if self.codec == "h264" else Vp8Packetizer(trailer)
+        install_packetizer(sender, packetizer)
         return bridge
 
     def _bitrate(self) -> int | None:
@@ -193,6 +236,9 @@ class OutboundTrack(MediaStreamTrack):
             stats["rtp"] = self.bridge.stats()
             stats["keyframe_requests_shared"] = self.keyframe_requests_shared
             stats["rate"] = self.estimate.stats()
+            stats["base_layer_only"] = self.base_layer_only
+            stats["layer_skipped"] = self.layer_skipped
+            stats["layer_dropped"] = self.layer_dropped
         return stats
 
     def _want_keyframe(self) -> None:
