@@ -26,6 +26,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 INVALID_COMMAND = "invalid_command"
 INTERNAL_ERROR = "internal_error"
+REPLY_TOO_LARGE = "reply_too_large"
+"""The error a caller gets instead of a handler's reply too large for one data-channel
+message (`protocol.MAX_MESSAGE_SIZE`, what the official clients accept)."""
 
 CLIENT = "client"
 """The reserved parameter name: a handler or hook declaring it gets the caller's `ClientInfo`."""

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from aiortc import RTCDataChannel
 from aiortc.rtcsctptransport import WEBRTC_STRING
 
-from ..events import INTERNAL_ERROR, CommandError
+from ..events import INTERNAL_ERROR, REPLY_TOO_LARGE, CommandError
 from ..protocol import (
     Capabilities,
     ClipFailed,
@@ -27,6 +27,7 @@ from ..protocol import (
     CommandIn,
     CommandReply,
     FileUploaded,
+    FrameTooLargeError,
     Inbound,
     Malformed,
     Outbound,
@@ -302,6 +303,8 @@ class ChannelRouter:
 
         Error replies are capped in length and in rate; nothing is queued on a channel
         whose backlog is already `limits.max_buffered_bytes` (both counted as dropped).
+        A command's reply too large for one message reaches its caller as a
+        `reply_too_large` error instead (counted as dropped `reply_too_large`).
         """
         codec = self.latch.codec
         if codec is None:
@@ -310,6 +313,9 @@ class ChannelRouter:
         try:
             frames = codec.encode(message)
         except Exception as exc:
+            too_large = isinstance(exc, FrameTooLargeError)
+            if too_large and isinstance(message, CommandReply) and message.message is not None:
+                return self._reply_too_large(message, exc)
             self.unsent += 1
             what = type(message).__name__
             log.warning("viewer %s: cannot send %s: %s", self.viewer_id, what, exc)
@@ -317,6 +323,17 @@ class ChannelRouter:
         if any(self._not_open_yet(label) for label, _ in frames):
             return self._hold(message)
         return self._send_frames(frames, error)
+
+    def _reply_too_large(self, reply: CommandReply, exc: FrameTooLargeError) -> bool:
+        self.counters.dropped["reply_too_large"] += 1
+        assert reply.message is not None
+        text = (
+            f"the handler's reply ({reply.message[0]}) encodes to {exc.size} bytes, over the "
+            f"data-channel message limit of {exc.limit} bytes (MAX_MESSAGE_SIZE); return less "
+            f"data per reply"
+        )
+        log.warning("viewer %s: %s", self.viewer_id, text)
+        return self.send(CommandReply(reply.request_id, error=(REPLY_TOO_LARGE, text)))
 
     def _bounded(self, message: Outbound) -> tuple[Outbound, bool]:
         """`message` with its error text cut to `max_error_text`; and whether it is an error."""

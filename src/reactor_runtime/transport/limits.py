@@ -138,7 +138,8 @@ class ChannelCounters:
             gets no reply: v0, a notification, an error reply over its rate),
             `error_reply_rate` (an error reply not sent), `outbound_backlog` (an
             outbound frame not queued), `sctp_backlog` and `sctp_rate` (an SCTP DATA
-            chunk refused: too much held, or over the connection's byte rate).
+            chunk refused: too much held, or over the connection's byte rate),
+            `reply_too_large` (a command's reply over one message, replaced by an error).
         malformed: Inbound frames that could not be decoded.
         received: Inbound frames (messages) delivered by SCTP, refused ones included.
     """
