@@ -1,4 +1,5 @@
-"""playout-delay is answered when offered and written on every video packet, min = max = 0.
+"""playout-delay is answered when offered and written on every video packet, min = max = 0;
+abs-send-time is stamped when a packet leaves the pacer.
 
 The client is a real aiortc peer whose offer gets the extmap line libwebrtc clients
 write; every decrypted RTP packet its transport receives is kept as bytes and its
@@ -11,13 +12,20 @@ import re
 from typing import Any
 
 import pytest
+from aiortc import clock
+from aiortc.rtcrtpparameters import RTCRtpHeaderExtensionParameters, RTCRtpParameters
+from aiortc.rtp import RtpPacket
 
 from reactor_runtime.transport.header_extensions import (
+    ABS_SEND_TIME_URI,
     PLAYOUT_DELAY_URI,
+    PlayoutDelayMap,
     decode_playout_delay,
     encode_playout_delay,
+    rewrite_extension,
     unpack_header_extensions,
 )
+from reactor_runtime.transport.pacing import PacedTransport, Pacer
 
 OFFERED_ID = 12  # Chromium's id for it; above 14 would need the two-byte form
 
@@ -92,3 +100,56 @@ def test_the_value_is_min_and_max_in_10_ms_units_of_12_bits():
         encode_playout_delay(0, 50_000)
     with pytest.raises(ValueError, match="min_ms 20 is above max_ms 10"):
         encode_playout_delay(20, 10)
+
+
+def stamped_packet(*ids: tuple[str, int]) -> bytes:
+    """An RTP packet serialized by aiortc with mid, abs-send-time 0x123456 and playout-delay."""
+    parameters = RTCRtpParameters(
+        headerExtensions=[RTCRtpHeaderExtensionParameters(id=i, uri=uri) for uri, i in ids]
+    )
+    extension_map = PlayoutDelayMap(0, 0)
+    extension_map.configure(parameters)
+    packet = RtpPacket(payload_type=96, sequence_number=7, timestamp=90_000)
+    packet.extensions.mid = "0"
+    packet.extensions.abs_send_time = 0x123456
+    packet.payload = bytes(range(40))
+    return packet.serialize(extension_map)
+
+
+@pytest.mark.parametrize("abs_id", [3, 20])  # 20: the two-byte header form
+def test_abs_send_time_is_rewritten_in_place_and_nothing_else_moves(abs_id):
+    mid_uri = "urn:ietf:params:rtp-hdrext:sdes:mid"
+    data = stamped_packet((mid_uri, 1), (ABS_SEND_TIME_URI, abs_id), (PLAYOUT_DELAY_URI, 12))
+    rewritten = rewrite_extension(data, abs_id, b"\xab\xcd\xef")
+    assert len(rewritten) == len(data)
+    before, after = extensions(data), extensions(rewritten)
+    assert before[abs_id] == b"\x12\x34\x56" and after[abs_id] == b"\xab\xcd\xef"
+    assert {k: v for k, v in after.items() if k != abs_id} == {
+        k: v for k, v in before.items() if k != abs_id
+    }
+    assert RtpPacket.parse(rewritten).payload == bytes(range(40))
+    assert rewrite_extension(data, 9, b"\x00\x00\x00") is data, "no such extension: unchanged"
+    assert rewrite_extension(data, abs_id, b"\x00") is data, "another length: unchanged"
+    plain = RtpPacket(payload_type=96, sequence_number=1, timestamp=1).serialize()
+    assert rewrite_extension(plain, abs_id, b"\x00\x00\x00") is plain
+
+
+async def test_a_paced_packet_carries_the_abs_send_time_of_when_it_left_the_pacer():
+    sent: list[tuple[float, bytes]] = []
+
+    class Transport:  # the DTLS transport: it would encrypt what it gets
+        async def _send_rtp(self, data: bytes) -> None:
+            sent.append((clock.current_ntp_time(), data))
+
+    data = stamped_packet((ABS_SEND_TIME_URI, 3))
+    pacer = Pacer(lambda: 4_000)  # 10 kbit/s paced: each packet waits ~55 ms for the last
+    paced = PacedTransport(Transport(), pacer, lambda: 3)
+    for _ in range(3):
+        await paced._send_rtp(data)
+    assert pacer.paced == 2 and paced.restamped == 3
+    for ntp, packet in sent:
+        stamp = int.from_bytes(extensions(packet)[3], "big")
+        now = (ntp >> 14) & 0xFFFFFF
+        assert (now - stamp) % (1 << 24) < 2**18 * 0.005, "stamped within 5 ms of its send"
+    stamps = [int.from_bytes(extensions(p)[3], "big") for _, p in sent]
+    assert (stamps[-1] - stamps[0]) % (1 << 24) > 2**18 * 0.08, "the waits show"

@@ -17,6 +17,14 @@ gets a `PlayoutDelayMap`, which writes the extension on every packet it sends
 nothing. Which viewers get it is `ViewerPeer`'s choice: only those that receive no
 audio, because min = max = 0 also takes away the room the receiver's lip-sync needs
 to hold video back to its audio (Chromium then shows video ~50 ms ahead).
+
+One that aiortc writes is written at the wrong time: **abs-send-time**, the send time
+a libwebrtc receiver's delay-based estimate (what it reports as REMB) compares with
+each packet's arrival. aiortc stamps it when it serializes a packet, before the
+packet waits in our pacer (`pacing.py`), and a retransmission keeps the stamp of the
+original. `rewrite_extension` and `abs_send_time` let the pacer stamp the time the
+packet really leaves, so a wait in our own queue does not read as one on the path.
+
 `tests/transport/test_header_extensions.py` pins the answer and the bytes a real
 aiortc receiver gets, so an aiortc upgrade that moves these private names fails
 there.
@@ -24,7 +32,7 @@ there.
 
 from __future__ import annotations
 
-from aiortc import RTCRtpTransceiver
+from aiortc import RTCRtpSender, RTCRtpTransceiver, clock
 from aiortc.rtcrtpparameters import RTCRtpHeaderExtensionParameters, RTCRtpParameters
 from aiortc.rtp import HeaderExtensions, HeaderExtensionsMap, pack_header_extensions
 from aiortc.rtp import unpack_header_extensions as _unpack
@@ -38,8 +46,11 @@ PLAYOUT_DELAY_MS = (0, 0)
 PLAYOUT_DELAY_UNIT_MS = 10
 """The extension counts in 10 ms units, 12 bits each: at most 40.95 s."""
 PLAYOUT_DELAY_LIMIT_MS = 4095 * PLAYOUT_DELAY_UNIT_MS
-# The private attribute of RTCRtpSender that holds its header extension map.
+ABS_SEND_TIME_URI = "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time"
+# The private attribute of RTCRtpSender that holds its header extension map, and the
+# map's own private table of negotiated ids.
 _MAP_ATTRIBUTE = "_RTCRtpSender__rtp_header_extensions_map"
+_IDS_ATTRIBUTE = "_HeaderExtensionsMap__ids"
 
 
 def encode_playout_delay(min_ms: int, max_ms: int) -> bytes:
@@ -64,6 +75,54 @@ def decode_playout_delay(value: bytes) -> tuple[int, int]:
     """(min_ms, max_ms) of a 3-byte extension value."""
     word = int.from_bytes(value, "big")
     return (word >> 12) * PLAYOUT_DELAY_UNIT_MS, (word & 0xFFF) * PLAYOUT_DELAY_UNIT_MS
+
+
+def abs_send_time() -> bytes:
+    """The 3-byte abs-send-time of now: NTP seconds in 6.18 fixed point, mod 64 s."""
+    return ((clock.current_ntp_time() >> 14) & 0xFFFFFF).to_bytes(3, "big")
+
+
+def abs_send_time_id(sender: RTCRtpSender) -> int | None:
+    """The id `sender` writes abs-send-time under, None while not negotiated."""
+    ids = getattr(getattr(sender, _MAP_ATTRIBUTE, None), _IDS_ATTRIBUTE, None)
+    return getattr(ids, "abs_send_time", None)
+
+
+def rewrite_extension(data: bytes, extension_id: int, value: bytes) -> bytes:
+    """`data`, an RTP packet, with the value of extension `extension_id` replaced.
+
+    Only a value of the same length is replaced (either header form of RFC 8285); a
+    packet without that extension comes back unchanged.
+    """
+    if len(data) < 12 or not data[0] & 0x10:
+        return data
+    start = 12 + 4 * (data[0] & 0x0F)
+    if len(data) < start + 4:
+        return data
+    profile = int.from_bytes(data[start : start + 2], "big")
+    end = min(len(data), start + 4 + 4 * int.from_bytes(data[start + 2 : start + 4], "big"))
+    two_byte = profile & 0xFFF0 == 0x1000
+    if profile != 0xBEDE and not two_byte:
+        return data
+    i = start + 4
+    while i < end:
+        if data[i] == 0:  # padding
+            i += 1
+            continue
+        if two_byte:
+            if i + 1 >= end:
+                break
+            x_id, length, i = data[i], data[i + 1], i + 2
+        else:
+            x_id, length, i = data[i] >> 4, (data[i] & 0x0F) + 1, i + 1
+            if x_id == 15:  # reserved: stop reading
+                break
+        if x_id == extension_id:
+            if length != len(value) or i + length > end:
+                return data
+            return data[:i] + value + data[i + length :]
+        i += length
+    return data
 
 
 def unpack_header_extensions(profile: int, data: bytes) -> list[tuple[int, bytes]]:

@@ -8,6 +8,14 @@ network's 2 Mbit/s cap at ~0.7 Mbit/s: loss, NACKs and freezes at every keyframe
 libwebrtc paces at 2.5 times
 its target rate; `Pacer` does the same for one sender: each packet waits until the
 bytes before it have left at `PACE_FACTOR` x the stream's current rate.
+
+`PacedTransport` sits between aiortc's sender and its DTLS transport, so it sees each
+packet serialized but not yet encrypted. After the wait it writes the packet's
+abs-send-time again with the time it really leaves: the receivers' delay-based
+estimate reads each packet's one-way delay from it. aiortc stamps a packet once the
+one before it has left, so its stamp is early by that packet's own wait (up to a
+frame interval for a packet held behind a keyframe); a retransmission carries the
+stamp of the original send, a round trip or more old.
 """
 
 from __future__ import annotations
@@ -16,6 +24,8 @@ import asyncio
 import time
 from collections import deque
 from collections.abc import Callable
+
+from .header_extensions import abs_send_time, rewrite_extension
 
 PACE_FACTOR = 2.5
 """Pacing rate over the stream's target rate (libwebrtc's): a frame of twice the
@@ -100,12 +110,28 @@ class PacedTransport:
     """A sender's view of its `RTCDtlsTransport` whose RTP goes through a `Pacer`.
 
     Everything else is the transport's own (attribute access is forwarded).
+
+    Attributes:
+        restamped: RTP packets whose abs-send-time was rewritten at their real send.
     """
 
-    def __init__(self, transport: object, pacer: Pacer) -> None:
-        """Pace what is sent through `transport`."""
+    def __init__(
+        self,
+        transport: object,
+        pacer: Pacer,
+        abs_send_time_id: Callable[[], int | None] = lambda: None,
+    ) -> None:
+        """Pace what is sent through `transport`.
+
+        Args:
+            transport: The sender's `RTCDtlsTransport` (it encrypts what it is given).
+            pacer: The sender's pacer.
+            abs_send_time_id: The negotiated id of abs-send-time (None: not written).
+        """
         self._transport = transport
         self.pacer = pacer
+        self.abs_send_time_id = abs_send_time_id
+        self.restamped = 0
 
     def __getattr__(self, name: str) -> object:
         """The wrapped transport's attribute."""
@@ -116,4 +142,9 @@ class PacedTransport:
         # paced: a sender report held behind a frame would skew the round trip.
         if not 192 <= data[1] <= 223:
             await self.pacer.wait(len(data))
+            extension_id = self.abs_send_time_id()
+            if extension_id is not None:
+                stamped = rewrite_extension(data, extension_id, abs_send_time())
+                self.restamped += stamped is not data
+                data = stamped
         await self._transport._send_rtp(data)  # type: ignore[attr-defined]

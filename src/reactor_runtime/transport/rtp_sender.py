@@ -48,6 +48,7 @@ from aiortc.rtp import (
 )
 from aiortc.utils import uint16_add
 
+from .header_extensions import abs_send_time_id
 from .pacing import PacedTransport, Pacer
 
 log = logging.getLogger(__name__)
@@ -236,7 +237,7 @@ class SenderBridge:
         sender._send_keyframe = self.on_keyframe_request
         if self.pacer is not None:
             sender._RTCRtpSender__transport = PacedTransport(
-                sender._RTCRtpSender__transport, self.pacer
+                sender._RTCRtpSender__transport, self.pacer, lambda: abs_send_time_id(sender)
             )
 
     async def handle_rtcp(self, packet: Any) -> None:
