@@ -16,6 +16,8 @@ from client.served import reactor_run
 from e2e.sdk_clients import CLIENTS_DIR, py_client_missing
 
 MODEL = Path(__file__).resolve().parent / "models" / "frame_metadata"
+sys.path.insert(0, str(MODEL))
+from model import shade  # noqa: E402
 
 
 def run_metadata_client(netns, url: str) -> dict:
@@ -33,6 +35,18 @@ def test_the_sdk_s_frame_tags_reach_the_model_and_the_model_s_reach_the_sdk(netn
         pytest.skip(reason)
     with reactor_run(MODEL, host=netns.address, prefix=netns.exec_prefix) as served:
         result = run_metadata_client(netns, served.url)
+    tagged = [frame for frame in result["frames"] if frame[2]]
+    assert len(tagged) >= 30, result["frames"][:5]
+    numbers = [json.loads(text)["n"] for _, _, text, _ in tagged]
+    # The model paints frame N gray at shade(N): each tag arrives on its own frame.
+    levels = [frame[3] for frame in tagged]
+    assert all(abs(level - shade(n)) <= 3 for n, level in zip(numbers, levels, strict=True)), tagged
+    assert numbers == sorted(numbers) and len(set(numbers)) == len(numbers), numbers
+    ids, stamps = [f[0] for f in tagged], [f[1] for f in tagged]
+    assert ids == sorted(ids) and ids[0] >= 1, ids
+    # The capture time is the frame's presentation time: 1/30 s apart at 30 fps.
+    spacing = (stamps[-1] - stamps[0]) / (numbers[-1] - numbers[0])
+    assert 30_000 <= spacing <= 36_700, stamps
     seen = [m["data"] for m in result["messages"] if m.get("type") == "input_tagged"]
     assert len(seen) >= 30, (result["messages"][:5], result["frames"][:5])
     for message in seen:

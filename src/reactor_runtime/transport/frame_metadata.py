@@ -165,23 +165,23 @@ def decode_metadata(body: bytes) -> FrameMetadata:
     return FrameMetadata(frame_id, captured, user_data)
 
 
-def offer_declares(offer_sdp: str) -> bool:
-    """Whether an offer opts into trailers: `a=x-reactor-frame-metadata:1` at session level."""
+def offer_declares(offer_sdp: str, declaration: str = SDP_LINE) -> bool:
+    """Whether an SDP has `declaration` (default: the trailers' line) at session level."""
     for line in offer_sdp.splitlines():
         if line.startswith("m="):
             return False
-        if line.strip() == SDP_LINE:
+        if line.strip() == declaration:
             return True
     return False
 
 
-def with_declaration(sdp: str) -> str:
-    """`sdp` (an offer or an answer) with `SDP_LINE` at session level, after `t=`."""
+def with_declaration(sdp: str, declaration: str = SDP_LINE) -> str:
+    """`sdp` (an offer or an answer) with `declaration` at session level, after `t=`."""
     lines = sdp.split("\r\n")
     at = next((i for i, line in enumerate(lines) if line.startswith("t=")), None)
     if at is None:
         raise ValueError("SDP has no t= line to put the frame-metadata line after")
-    return "\r\n".join([*lines[: at + 1], SDP_LINE, *lines[at + 1 :]])
+    return "\r\n".join([*lines[: at + 1], declaration, *lines[at + 1 :]])
 
 
 def _key(number: int, wire: int) -> bytes:

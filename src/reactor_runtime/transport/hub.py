@@ -248,7 +248,7 @@ class MediaHub:
         for name, picture in paced.video.items():
             pipeline = self._video.get(name)
             if pipeline is not None and pipeline.wanted:
-                pipeline.submit(picture, video_pts)
+                pipeline.submit(picture, video_pts, paced.metadata.get(name))
         for name, samples in paced.audio.items():
             audio = self._audio.get(name)
             if audio is not None:

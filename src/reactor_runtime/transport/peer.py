@@ -35,6 +35,7 @@ from .ice import (
 )
 from .limits import ChannelCounters, ChannelLimits
 from .liveness import Liveness, LivenessSettings
+from .metadata_sender import MESSAGES_SDP_LINE, MetadataMessages, TrailerWriter
 from .offer import MappedTrack, OfferPlan, codec_preferences, negotiated_codecs, plan_offer
 from .rtcp_sync import sync_sender
 from .sctp_guard import guard_sctp
@@ -110,6 +111,9 @@ class ViewerPeer:
         self._plan: OfferPlan | None = None
         self.frame_metadata = False
         """Whether the viewer's offer declared frame-metadata trailers (and we echoed it)."""
+        self.metadata_messages = False
+        """Whether it asked for `frameMetadata` messages instead (our page)."""
+        self._metadata_senders: dict[str, TrailerWriter | MetadataMessages] = {}
         self._answered = False
         self._pending: list[dict[str, Any]] = []
         self._seen: set[tuple[Any, ...]] = set()
@@ -159,16 +163,15 @@ class ViewerPeer:
         if self.pc.sctp is not None:
             guard_sctp(self.pc.sctp, self.router.limits, self.router.counters)
         use_host_addresses(self.pc, self.host_addresses)
-        if not any(t.kind == "audio" and t.direction == "recvonly" for t in plan.tracks):
-            # min = max = 0 would also forbid the receiver's lip-sync to hold video back to
-            # its audio (measured at Chromium: video 35-50 ms ahead), so only video-only
-            # viewers get it.
-            negotiate_playout_delay(plan, transceivers)
+        negotiate_playout_delay(plan, transceivers)  # bounded when it hears audio
         await self.pc.setLocalDescription(await self.pc.createAnswer())
         answer_sdp = self.pc.localDescription.sdp
         self.frame_metadata = offer_declares(offer_sdp)
+        self.metadata_messages = offer_declares(offer_sdp, MESSAGES_SDP_LINE)
         if self.frame_metadata:
             answer_sdp = with_declaration(answer_sdp)
+        elif self.metadata_messages:
+            answer_sdp = with_declaration(answer_sdp, MESSAGES_SDP_LINE)
         codecs = negotiated_codecs(answer_sdp)
         for track, transceiver in zip(plan.tracks, transceivers, strict=True):
             if track.direction == "recvonly":
@@ -254,9 +257,22 @@ class ViewerPeer:
             outbound.bind("h264" if codec == "h264" else "vp8")
             # Encoded packets bypass aiortc's encoder: loss recovery, PLI/FIR, REMB and
             # loss reports are handled by our bridge (transport/rtp_sender.py) instead.
-            outbound.attach_sender(transceiver.sender)
+            outbound.attach_sender(transceiver.sender, self._metadata_sender(track, transceiver))
         else:
             outbound.bind(None)
+
+    def _metadata_sender(
+        self, track: MappedTrack, transceiver: Any
+    ) -> TrailerWriter | MetadataMessages | None:
+        """How this viewer gets the frames' metadata, if it asked (after `bind`)."""
+        sender: TrailerWriter | MetadataMessages | None = None
+        if self.frame_metadata and self.outbound[track.name].codec == "vp8":
+            sender = TrailerWriter()
+        elif self.metadata_messages:
+            sender = MetadataMessages(track.name, transceiver.sender, self.router.send)
+        if sender is not None:
+            self._metadata_senders[track.name] = sender
+        return sender
 
     def _start_reader(self, track: MappedTrack, transceiver: Any) -> None:
         remote = transceiver.receiver.track
@@ -386,7 +402,11 @@ class ViewerPeer:
         """This viewer's counters: state, tracks, data channels."""
         return {
             "state": self.state,
-            "tracks": {n: t.stats() for n, t in self.outbound.items()},
+            "tracks": {
+                n: t.stats()
+                | ({"metadata": m.stats()} if (m := self._metadata_senders.get(n)) else {})
+                for n, t in self.outbound.items()
+            },
             "inputs": {
                 n: {"frames": r.frames, "refused": r.refused}
                 | ({"metadata": r.trailers.stats()} if r.trailers else {})

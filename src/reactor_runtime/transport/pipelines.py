@@ -84,7 +84,7 @@ class VideoPipeline:
         self.encode_seconds = 0.0
         self.convert_seconds = 0.0
         self._cond = threading.Condition()
-        self._pending: tuple[np.ndarray, int] | None = None
+        self._pending: tuple[np.ndarray, int, bytes | None] | None = None
         self._keyframe_requests: set[VideoCodec] = set()
         self._last_forced: dict[VideoCodec, float] = {}
         self.keyframe_requests: dict[VideoCodec, int] = {}
@@ -110,12 +110,15 @@ class VideoPipeline:
         with self._cond:
             self.wanted = set(codecs)
 
-    def submit(self, picture: np.ndarray, pts: int) -> None:
-        """Hand over one `(H, W, 3)` RGB picture presented at `pts` (1/90000 s)."""
+    def submit(self, picture: np.ndarray, pts: int, metadata: bytes | None = None) -> None:
+        """Hand over one `(H, W, 3)` RGB picture presented at `pts` (1/90000 s).
+
+        `metadata`, the model's for this picture, goes with its `EncodedVideo`s.
+        """
         with self._cond:
             if self._pending is not None:
                 self.skipped += 1
-            self._pending = (picture, pts)
+            self._pending = (picture, pts, metadata)
             self._cond.notify()
 
     def request_keyframe(self, codec: VideoCodec) -> None:
@@ -168,14 +171,16 @@ class VideoPipeline:
             "scale": {c: ladder.scale for c, ladder in list(self.ladders.items())},
         }
 
-    def _take(self) -> tuple[np.ndarray, int, set[VideoCodec], set[VideoCodec]] | None:
+    def _take(
+        self,
+    ) -> tuple[np.ndarray, int, bytes | None, set[VideoCodec], set[VideoCodec]] | None:
         with self._cond:
             while self._pending is None and not self._stopped:
                 self._cond.wait()
             if self._stopped:
                 return None
             assert self._pending is not None
-            picture, pts = self._pending
+            picture, pts, metadata = self._pending
             self._pending = None
             codecs = set(self.wanted)
             now = time.monotonic()
@@ -188,14 +193,14 @@ class VideoPipeline:
             for codec in forced:
                 self._last_forced[codec] = now
                 self.keyframes_forced[codec] = self.keyframes_forced.get(codec, 0) + 1
-        return picture, pts, codecs, forced
+        return picture, pts, metadata, codecs, forced
 
     def _run(self) -> None:
         while True:
             job = self._take()
             if job is None:
                 return
-            picture, pts, codecs, forced = job
+            picture, pts, metadata, codecs, forced = job
             for codec in set(self._encoders) - codecs:
                 del self._encoders[codec]
                 self.ladders.pop(codec, None)
@@ -218,7 +223,7 @@ class VideoPipeline:
                         sized[size] = frame.reformat(width=size[0], height=size[1])
                     packets = encoder.encode(sized[size], pts, keyframe=codec in forced)
                     if packets:
-                        frames = [EncodedVideo(p, encoder.temporal_id) for p in packets]
+                        frames = [EncodedVideo(p, encoder.temporal_id, metadata) for p in packets]
                         self.loop.call_soon_threadsafe(self.deliver, self.name, codec, frames)
                 self.convert_seconds += converted - started
                 self.encode_seconds += time.perf_counter() - converted

@@ -8,7 +8,7 @@ Connects in local mode, publishes `webcam` frames pushed with
 ``user_data=b"tag-N"`` and ``capture_time_us=1_000_000 + N * 33_333``, keeps what
 `main_video`'s ``on_frame(frame, frame_id, timestamp_us, user_data)`` reports and the
 model's messages, and prints ONE JSON line: ``{"ok", "error", "frames": [[frame_id,
-timestamp_us, user_data as text], ...], "messages": [...]}``.
+timestamp_us, user_data as text, mean level], ...], "messages": [...]}``.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ async def run(url: str, seconds: float, doc: dict) -> None:
             def tagged(frame, frame_id, timestamp_us, user_data) -> None:
                 text = bytes(user_data or b"").decode(errors="replace")
                 with lock:
-                    doc["frames"].append([frame_id, timestamp_us, text])
+                    doc["frames"].append([frame_id, timestamp_us, text, round(float(frame.mean()))])
 
     reactor.on_track(on_track)
     reactor.on("message", lambda m: doc["messages"].append(m))

@@ -1,7 +1,7 @@
 """Frame metadata both ways: each emitted frame is tagged, each tagged webcam frame reported.
 
 Every video frame goes out as `TrackPayload(picture, metadata={"n": N})`, N counting
-from 1. Each webcam frame that arrives with metadata or a capture time is answered by
+from 1, painted the gray level `shade(N)`. Each webcam frame that arrives with metadata or a capture time is answered by
 an `input_tagged` message carrying both (the metadata as text), so a client sees
 what the model read.
 """
@@ -17,6 +17,11 @@ from reactor_runtime import (
     TrackPayload,
     Video,
 )
+
+
+def shade(n: int) -> int:
+    """The gray level of frame `n`: mid-range, where a YUV round trip keeps it."""
+    return 40 + n * 4 % 160
 
 
 class Webcam(Input):
@@ -41,7 +46,6 @@ class FrameMetadataModel(ReactorModel):
         self.n = 0
 
     async def run(self) -> None:
-        picture = np.zeros((96, 128, 3), np.uint8)
         while True:
             await self.connected.wait()
             while (frame := self.input.webcam.try_read(mode=FIFO)) is not None:
@@ -49,5 +53,5 @@ class FrameMetadataModel(ReactorModel):
                     text = (frame.metadata or b"").decode(errors="replace")
                     await self.send(InputTagged(text, frame.capture_time_us or 0))
             self.n += 1
-            picture[:, :, 1] = self.n * 4 % 256
+            picture = np.full((96, 128, 3), shade(self.n), np.uint8)
             await self.emit(Tagged(main_video=TrackPayload(picture, metadata={"n": self.n})))
