@@ -15,9 +15,14 @@ import pytest
 from client.served import reactor_run
 from e2e.sdk_clients import CLIENTS_DIR, py_client_missing
 
+from reactor_runtime.client import connect
+
 MODEL = Path(__file__).resolve().parent / "models" / "frame_metadata"
-sys.path.insert(0, str(MODEL))
-from model import shade  # noqa: E402
+
+
+def shade(n: int) -> int:
+    """The gray level the model paints frame `n` (its `shade`)."""
+    return 40 + n * 4 % 160
 
 
 def run_metadata_client(netns, url: str) -> dict:
@@ -52,3 +57,18 @@ def test_the_sdk_s_frame_tags_reach_the_model_and_the_model_s_reach_the_sdk(netn
     for message in seen:
         n = int(message["metadata"].removeprefix("tag-"))
         assert message["capture_time_us"] == 1_000_000 + n * 33_333
+
+
+async def test_our_client_reads_each_frame_s_metadata_with_the_frame() -> None:
+    with reactor_run(MODEL) as served:
+        async with connect(served.url) as session:
+            frames = []
+            async for frame in session.video():
+                if frame.metadata is not None:
+                    frames.append(frame)
+                if len(frames) == 15:
+                    break
+    for frame in frames:
+        n = json.loads(frame.metadata)["n"]
+        assert abs(round(float(frame.array.mean())) - shade(n)) <= 3, (n, frame.array.mean())
+        assert frame.capture_time_us is not None

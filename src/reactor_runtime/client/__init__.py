@@ -9,7 +9,7 @@ server, and exposes the media as plain numpy arrays::
     async with connect("http://127.0.0.1:8080") as session:
         print(session.descriptor["capabilities"]["commands"])
         async for frame in session.video():       # VideoFrame: .array (H, W, 3) RGB
-            print(frame.pts, frame.array.shape)
+            print(frame.pts, frame.array.shape, frame.metadata)  # the model's, if any
             break
         reply = await session.command("set_prompt", prompt="a forest")
         data = await session.wait_message("progress")

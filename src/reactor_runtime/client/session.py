@@ -93,7 +93,9 @@ class ClientSession:
         connection does. A reader more than 60 frames behind loses the oldest ones.
 
         Yields:
-            `VideoFrame`s: `.array` (H, W, 3) uint8 RGB, `.luma`, `.pts`, `.received_at`.
+            `VideoFrame`s: `.array` (H, W, 3) uint8 RGB, `.luma`, `.pts`, `.received_at`,
+            and the frame's `.metadata` (the model's `TrackPayload` metadata: a dict as
+            its JSON bytes) and `.capture_time_us`, from its trailer.
 
         Raises:
             ValueError: no such video track is received.

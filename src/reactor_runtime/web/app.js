@@ -4,6 +4,7 @@
 import { Connection, HttpError, ServerGone } from "./connection.js";
 import { commandsFromSchema, renderCommands } from "./controls.js";
 import { el, icon } from "./dom.js";
+import { FrameMetadataStore, followFrames } from "./frame_metadata.js";
 import { renderStatsTable, StatsSampler } from "./stats.js";
 
 const LOG_LIMIT = 200;
@@ -27,7 +28,8 @@ function tokenInAddress() {
 const base = location.origin + location.pathname.replace(/\/[^/]*$/, "");
 const connection = new Connection(base, tokenInAddress());
 // A handle for people poking at the page from devtools, and for the browser tests.
-const page = (window.reactorPage = { connection, stats: null, messages: 0, muted: false });
+const frameMetadata = new FrameMetadataStore();
+const page = (window.reactorPage = { connection, stats: null, messages: 0, muted: false, frameMetadata });
 const statCells = renderStatsTable($("stats"));
 let sampler = null;
 let localTracks = [];
@@ -136,6 +138,7 @@ const send = (name, args) => connection.command(name, args);
 // output media -------------------------------------------------------------------------
 
 connection.addEventListener("track", ({ detail }) => (detail.kind === "video" ? addVideo(detail) : addAudio(detail)));
+connection.addEventListener("frameMetadata", ({ detail }) => frameMetadata.add(detail));
 
 function addVideo({ name, track }) {
   const video = el("video", { autoplay: true, playsinline: true, muted: true, "data-track": name, "aria-label": `${name}, model output` });
@@ -146,7 +149,9 @@ function addVideo({ name, track }) {
     size.textContent = ` · ${video.videoWidth}×${video.videoHeight}`;
     video.style.aspectRatio = `${video.videoWidth} / ${video.videoHeight}`;
   });
-  $("screens").append(el("figure", { class: "tile" }, video, el("figcaption", {}, name, size)));
+  const tags = el("span", { class: "muted frame-metadata" });
+  $("screens").append(el("figure", { class: "tile" }, video, el("figcaption", {}, name, size, tags)));
+  followFrames(video, name, frameMetadata, tags);
   play(video, () => ($("start-media").hidden = false));
 }
 

@@ -1,7 +1,9 @@
 // One viewer connection to the runtime that served this page: v0 flat signalling
 // (WIRE.md §2.2-2.6), one transceiver per descriptor track, one `data` channel (v0 JSON).
-// Emits "state", "descriptor", "track", "capabilities" and "message" events.
+// Emits "state", "descriptor", "track", "capabilities", "message" and "frameMetadata" events.
 // With a token (`reactor run --token`), every request carries `Authorization: Bearer`.
+
+import { askForMetadata } from "./frame_metadata.js";
 
 const SDK = { sdk_type: "web", sdk_version: "0.1.0" };
 const HEADERS = {
@@ -114,7 +116,7 @@ export class Connection extends EventTarget {
     await gathered(pc);
     if (generation !== this.generation) return;
     const offer = {
-      sdp_offer: pc.localDescription.sdp,
+      sdp_offer: askForMetadata(pc.localDescription.sdp),
       track_mapping: this.tracks.map(({ name, kind, direction, transceiver }) => ({
         mid: transceiver.mid,
         name,
@@ -215,6 +217,10 @@ export class Connection extends EventTarget {
     } else if (scope === "runtime" && type === "sessionEnded") {
       this.generation++; // whatever the peer does next, the ending is the news
       this.setState("ended", `The runtime ended this connection: ${data?.reason ?? "no reason given"}.`);
+    }
+    if (scope === "runtime" && type === "frameMetadata") {
+      this.emit("frameMetadata", data); // ~30 a second: not for the message log
+      return;
     }
     if (type !== "commandReply") this.emit("message", { scope, type, data });
   }
