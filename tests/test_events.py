@@ -147,3 +147,19 @@ def test_a_reply_type_defined_after_the_model_is_checked_when_commands_are_colle
     namespace["Later"] = int
     with pytest.raises(TypeError, match="returns int"):
         CommandSet.of(model)
+
+
+def fresh_tags() -> list:
+    return ["a"]
+
+
+def test_a_default_factory_fills_an_omitted_argument_afresh_each_call():
+    class Lists(ReactorModel):
+        @event(description="Tag")
+        def tag(self, tags: list = InputField(default_factory=fresh_tags, max_length=2)):  # noqa: B008
+            pass
+
+    command = CommandSet.of(Lists).get("tag")
+    first, second = command.validate({}), command.validate({})
+    assert first == {"tags": ["a"]} and first["tags"] is not second["tags"]
+    assert command.capability()["schema"]["tags"]["required"] is False

@@ -68,3 +68,14 @@ def test_a_field_called_name_stays_a_field():
 def test_user_doc_is_the_class_own_docstring_or_none():
     assert Level.user_doc == "The input level, once a second."
     assert Renamed.user_doc is None
+
+
+def test_message_field_takes_a_default_factory_as_in_3x():
+    class Batch(ModelMessage):
+        items: list = MessageField(default_factory=list, description="the items")
+
+    first, second = Batch(), Batch()
+    first.items.append(1)
+    assert second.items == [] and fields(Batch)[0].metadata["description"] == "the items"
+    with pytest.raises(TypeError, match="give default"):
+        MessageField(0, default_factory=int)

@@ -36,3 +36,14 @@ def test_mutable_defaults_are_copied_so_sessions_never_share_them():
     assert second.tags == ["a"]
     with pytest.raises(TypeError, match=r"Look: 'volume' is not a public field"):
         Look(volume=3)
+
+
+def test_a_default_factory_makes_a_fresh_default_per_state_and_is_not_required():
+    class Tagged(InputState):
+        tags: list = InputField(default_factory=lambda: ["new"], max_length=3)
+
+    first, second = Tagged(), Tagged()
+    first.tags.append("x")
+    assert second.tags == ["new"]
+    with pytest.raises(TypeError, match=r"give default \(\[\]\) or default_factory, not both"):
+        InputField([], default_factory=list)

@@ -5,8 +5,8 @@ The authoring surface: subclass `ReactorModel`, declare tracks on an `Output`
 `ModelMessage`s, and `await self.emit(...)` from `run()`; or subclass
 `ReactorPipeline`, declare `state: MyState` (an `InputState`) and yield outputs
 from `inference()`. Names the 3.x
-generation uses for the same things (`self.output`, `BufferClosed`,
-`MessageField`, ...) are the same objects.
+generation uses for the same things (`self.output` / `OutputStream`,
+`BufferClosed`, `MediaInput`, ...) are the same objects.
 """
 
 from .clients import ClientInfo
@@ -21,6 +21,7 @@ from .events import (
     session_ended,
     session_started,
 )
+from .logs import get_logger
 from .media.input_buffer import (
     FIFO,
     LATEST,
@@ -30,14 +31,20 @@ from .media.input_buffer import (
     InputFrame,
     ReadMode,
 )
+from .media.output_buffer import OutputBuffer
 from .messages import MessageField, ModelMessage
 from .model import ReactorModel
 from .pipeline import Idle, ReactorPipeline
 from .state import InputState
-from .tracks import Audio, Input, Metadata, Output, TrackPayload, Video
+from .tracks import Audio, Input, Metadata, Output, Track, TrackPayload, Video
 from .uploads import UploadedFile
 
 __version__ = "0.1.0"
+
+MediaInput = Input
+"""The 3.x name of `Input` (the same class)."""
+OutputStream = OutputBuffer
+"""The 3.x name of the class of `self.output` (the same class)."""
 
 __all__ = [
     "FIFO",
@@ -53,13 +60,16 @@ __all__ = [
     "InputField",
     "InputFrame",
     "InputState",
+    "MediaInput",
     "MessageField",
     "Metadata",
     "ModelMessage",
     "Output",
+    "OutputStream",
     "ReactorModel",
     "ReactorPipeline",
     "ReadMode",
+    "Track",
     "TrackPayload",
     "UploadedFile",
     "Video",
@@ -68,6 +78,7 @@ __all__ = [
     "disconnected",
     "event",
     "file_uploaded",
+    "get_logger",
     "get_weights_path",
     "session_ended",
     "session_started",

@@ -257,9 +257,10 @@ def _build_command(method_name: str, func: Callable[..., Any], info: EventInfo) 
         annotation = hints.get(param.name, Any)
         default = param.default
         constraints: dict[str, Any] = {}
+        factory = None
         if isinstance(default, InputField):
             spec = default
-            default = spec.default
+            default, factory = spec.default, spec.default_factory
             if spec.choices is not None:
                 annotation = Literal[tuple(spec.choices)]  # type: ignore[misc]
             constraints = {
@@ -275,10 +276,11 @@ def _build_command(method_name: str, func: Callable[..., Any], info: EventInfo) 
             }
             if spec.moderate:
                 constraints["json_schema_extra"] = {"x-reactor-moderate": True}
-        fields[param.name] = (
-            annotation,
-            Field(... if default is UNSET else default, **constraints),
-        )
+        if factory is not None:
+            constraints["default_factory"] = factory
+        elif default is not UNSET:
+            constraints["default"] = default
+        fields[param.name] = (annotation, Field(**constraints))
         params.append(param.name)
     model = pydantic.create_model(  # type: ignore[call-overload]
         f"{name}_arguments", __config__=ConfigDict(extra="forbid"), **fields

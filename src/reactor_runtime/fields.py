@@ -16,10 +16,11 @@ class InputField:
     """A command parameter's default and constraints.
 
     Use it as the parameter's default: `speed: float = InputField(1.0, ge=0, le=4)`.
-    Omit `default` for a required parameter. A default that breaks its own
-    constraints is refused when the class is defined. `moderate=True` marks a
-    free-text field for content moderation in the published schema (a mark
-    only: the runtime moderates nothing).
+    Omit `default` for a required parameter; `default_factory` (a callable with no
+    arguments, as in 3.x) makes a fresh default each time one is needed. A default
+    that breaks its own constraints is refused when the class is defined.
+    `moderate=True` marks a free-text field for content moderation in the
+    published schema (a mark only: the runtime moderates nothing).
     """
 
     default: Any = UNSET
@@ -30,10 +31,26 @@ class InputField:
     max_length: int | None = None
     choices: tuple[Any, ...] | list[Any] | None = None
     moderate: bool = False
+    default_factory: Callable[[], Any] | None = None
+
+    def __post_init__(self) -> None:
+        if self.default is not UNSET and self.default_factory is not None:
+            raise TypeError(
+                f"InputField: give default ({self.default!r}) or default_factory, not both"
+            )
+
+    @property
+    def required(self) -> bool:
+        """True when the field has neither a default nor a default factory."""
+        return self.default is UNSET and self.default_factory is None
+
+    def make_default(self) -> Any:
+        """The field's default: `default_factory()` if set, else `default` (`UNSET` if none)."""
+        return self.default if self.default_factory is None else self.default_factory()
 
     def violation(self) -> str | None:
-        """Why `default` breaks this field's own constraints, or None if it does not."""
-        value = self.default
+        """Why the default breaks this field's own constraints, or None if it does not."""
+        value = self.make_default()
         if value is UNSET or value is None:
             return None
         try:

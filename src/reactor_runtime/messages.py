@@ -6,20 +6,35 @@ import dataclasses
 import inspect
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 _NO_DEFAULT: Any = dataclasses.MISSING
 
 
-def MessageField(default: Any = _NO_DEFAULT, *, description: str | None = None) -> Any:
+def MessageField(
+    default: Any = _NO_DEFAULT,
+    *,
+    default_factory: Callable[[], Any] | None = None,
+    description: str | None = None,
+) -> Any:
     """A message field's default (omit it for a required field) and its description.
 
     Use it as the field's default: `level: float = MessageField(0.0, description="dB")`.
-    The description documents the field to clients (in `Field.metadata["description"]`).
+    `default_factory` (no arguments) makes a fresh default per message instead, as
+    for a list. The description documents the field to clients (in
+    `Field.metadata["description"]`).
+
+    Raises:
+        TypeError: both `default` and `default_factory` are given.
     """
     metadata = {"description": description} if description is not None else {}
-    return dataclasses.field(default=default, metadata=metadata)
+    if default_factory is None:
+        return dataclasses.field(default=default, metadata=metadata)
+    if default is not _NO_DEFAULT:
+        raise TypeError(f"MessageField: give default ({default!r}) or default_factory, not both")
+    return dataclasses.field(default_factory=default_factory, metadata=metadata)
 
 
 class ModelMessage:

@@ -88,8 +88,8 @@ class InputState:
             TypeError: a name in `values` is not a public field.
         """
         for name, spec in self._public_fields.items():
-            if spec.default is not UNSET:
-                setattr(self, name, copy.deepcopy(spec.default))
+            if not spec.required:
+                setattr(self, name, copy.deepcopy(spec.make_default()))
         for name, default in self._private_fields.items():
             setattr(self, name, copy.deepcopy(default))
         for name, value in values.items():
