@@ -10,12 +10,14 @@ from reactor_runtime.tracks import MAX_FRAME_METADATA
 from reactor_runtime.transport.frame_metadata import (
     SDP_LINE,
     FrameMetadata,
+    FrameMetadataCounters,
     TrailerError,
     encode_trailer,
     offer_declares,
     split_trailer,
     with_declaration,
 )
+from reactor_runtime.transport.trailer_reader import TrailerReader
 
 # The end of the first frame reactor-sdk 1.13.0 sent us after
 # push_frame(frame, user_data=b"tag-000", capture_time_us=1_000_000).
@@ -78,3 +80,13 @@ def test_metadata_over_the_per_frame_limit_fails_the_emit_naming_the_track() -> 
     with pytest.raises(ValueError, match=rf"track 'main': .* {MAX_FRAME_METADATA + 1} bytes"):
         payload.encode("main", Video, 1)
     assert TrackPayload(frame, metadata={"a": 1}).encode("main", Video, 1, limit=7) == [b'{"a":1}']
+
+
+def test_a_bad_trailer_from_a_viewer_is_dropped_and_counted_and_its_frame_kept() -> None:
+    totals = FrameMetadataCounters()
+    reader = TrailerReader("webcam", max_trailer=100, totals=totals)
+    big = encode_trailer(FrameMetadata(user_data=b"u" * 200))
+    assert reader.strip(b"vp8" + big, 3000) == b"vp8"
+    assert reader.strip(b"vp8" + encode_trailer(FrameMetadata(7, 5)), 6000) == b"vp8"
+    assert (reader.take(3000), reader.take(6000)) == (None, FrameMetadata(7, 5))
+    assert (totals.trailers_dropped, totals.trailers_received) == (1, 1)

@@ -69,7 +69,7 @@ def level(frame) -> int:
 
 
 async def test_a_declared_offer_is_echoed_and_each_frame_carries_its_own_tag(
-    make_peer, make_client
+    hub, make_peer, make_client
 ):
     client = make_client(outputs=(("main_video", "video"),))
     answer, reader = await connect(client, make_peer(family="v1"), SDP_LINE)
@@ -80,6 +80,7 @@ async def test_a_declared_offer_is_echoed_and_each_frame_carries_its_own_tag(
     numbers = [json.loads(meta.user_data)["n"] for meta, _ in tags]
     assert all(abs(lv - shade(n)) <= 3 for n, (_, lv) in zip(numbers, tags, strict=True)), tags
     assert [meta.frame_id for meta, _ in tags] == list(range(1, len(tags) + 1))
+    assert hub.stats()["frame_metadata"]["trailers_sent"] >= len(tags)
 
 
 async def test_an_undeclared_offer_is_not_echoed_and_its_frames_carry_no_trailer(
@@ -93,7 +94,7 @@ async def test_an_undeclared_offer_is_not_echoed_and_its_frames_carry_no_trailer
 
 
 async def test_a_page_that_asks_gets_each_frame_s_tag_under_its_rtp_timestamp(
-    make_peer, make_client
+    hub, make_peer, make_client
 ):
     client = make_client(outputs=(("main_video", "video"),))
     stamps: list[int] = []
@@ -126,3 +127,4 @@ async def test_a_page_that_asks_gets_each_frame_s_tag_under_its_rtp_timestamp(
             assert abs(levels[tag["rtp_timestamp"]] - shade(n)) <= 3, (tag, n)
     matched = [t for t in tags if t["rtp_timestamp"] in levels]
     assert len(matched) >= 5
+    assert hub.stats()["frame_metadata"]["messages_sent"] >= len(tags)

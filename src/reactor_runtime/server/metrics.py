@@ -309,6 +309,15 @@ def rate_metrics(media: dict[str, Any]) -> Iterator[Metric]:
         ("rembs", "REMB bandwidth estimates received from viewers."),
     ):
         yield CounterMetricFamily(f"reactor_rtp_{key}", doc, value=loss.get(key, 0))
+    metadata = CounterMetricFamily(
+        "reactor_frame_metadata",
+        "Per-frame metadata: trailers sent to and received from viewers, frameMetadata "
+        "messages sent, and what was dropped, by event.",
+        labels=["event"],
+    )
+    for event, count in media.get("frame_metadata", {}).items():
+        metadata.add_metric([event], count)
+    yield metadata
 
 
 def metrics_text(registry: CollectorRegistry) -> bytes:

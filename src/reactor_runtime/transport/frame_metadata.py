@@ -26,7 +26,7 @@ corrupt an H.264 access unit's last NAL unit at any other receiver.
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 from ..tracks import MAX_FRAME_METADATA
 
@@ -44,6 +44,30 @@ _VARINT, _BYTES = 0, 2
 _INT64 = 1 << 64
 MAX_TRAILER = MAX_FRAME_METADATA + 64
 """Largest protobuf accepted from a sender: the user data limit plus room for the ids."""
+
+
+@dataclass
+class FrameMetadataCounters:
+    """A session's frame metadata, both ways (`MediaHub.frame_metadata`, in `/metrics`).
+
+    Attributes:
+        trailers_sent: Trailers appended to frames sent to viewers.
+        messages_sent: `frameMetadata` messages sent to viewers (our page).
+        messages_dropped: Such messages not sent (held too long, channel backlog).
+        trailers_received: Frames from viewers that came with a trailer.
+        trailers_dropped: Trailers from viewers whose metadata was dropped
+            (malformed, or over the size limit).
+    """
+
+    trailers_sent: int = 0
+    messages_sent: int = 0
+    messages_dropped: int = 0
+    trailers_received: int = 0
+    trailers_dropped: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        """The counters as a plain dict."""
+        return asdict(self)
 
 
 class TrailerError(ValueError):

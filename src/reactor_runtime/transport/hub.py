@@ -36,6 +36,7 @@ from .encoders import (
     VideoCodec,
     check_bitrates,
 )
+from .frame_metadata import FrameMetadataCounters
 from .pipelines import AudioPipeline, VideoPipeline
 from .rate_control import DEFAULT_MAX_BITRATE, DEFAULT_MIN_BITRATE, ViewerEstimate
 from .rtcp_sync import MediaClock
@@ -104,6 +105,8 @@ class MediaHub:
         self.max_bitrate = max_bitrate
         self.loss = LossCounters()
         """NACKs, retransmissions, keyframe requests and REMBs of every viewer's sender."""
+        self.frame_metadata = FrameMetadataCounters()
+        """Per-frame metadata sent to and read from every viewer (`frame_metadata`)."""
         self.session = session
         self.video_codec: VideoCodec = video_codec
         self.fps = fps
@@ -306,4 +309,5 @@ class MediaHub:
             },
             "inputs": dict(self._input_owners),
             "loss": self.loss.as_dict(),
+            "frame_metadata": self.frame_metadata.as_dict(),
         }

@@ -38,7 +38,7 @@ from aiortc.mediastreams import convert_timebase
 from ..protocol import FrameMetadataOut
 from .encoded import EncodedVideo
 from .encoders import VIDEO_TIME_BASE
-from .frame_metadata import FrameMetadata, encode_trailer
+from .frame_metadata import FrameMetadata, FrameMetadataCounters, encode_trailer
 
 MESSAGES_SDP_LINE = "a=x-reactor-frame-metadata-messages:1"
 """The session-level line by which an offer asks for `frameMetadata` messages."""
@@ -66,14 +66,17 @@ class TrailerWriter:
         tagged: Those that carried the model's metadata.
     """
 
-    def __init__(self) -> None:
-        """Start counting frames at 1."""
+    def __init__(self, totals: FrameMetadataCounters | None = None) -> None:
+        """Start counting frames at 1; `totals`, if given, counts the trailers too."""
         self.frames = 0
         self.tagged = 0
+        self.totals = totals
 
     def __call__(self, frame: EncodedVideo) -> bytes:
         """The bytes to append to `frame`'s payload."""
         self.frames += 1
+        if self.totals is not None:
+            self.totals.trailers_sent += 1
         if frame.metadata:
             self.tagged += 1
         meta = FrameMetadata(self.frames, _capture_time_us(_ticks(frame)), frame.metadata)
@@ -93,9 +96,19 @@ class MetadataMessages:
             refused by the channel (its backlog limit).
     """
 
-    def __init__(self, track: str, sender: Any, send: Callable[[FrameMetadataOut], bool]) -> None:
-        """Send the metadata of `track`'s frames through `send`; `sender` is its RTCRtpSender."""
+    def __init__(
+        self,
+        track: str,
+        sender: Any,
+        send: Callable[[FrameMetadataOut], bool],
+        totals: FrameMetadataCounters | None = None,
+    ) -> None:
+        """Send the metadata of `track`'s frames through `send`; `sender` is its RTCRtpSender.
+
+        `totals`, if given, counts the messages too (the session's counters).
+        """
         self.track = track
+        self.totals = totals or FrameMetadataCounters()
         self.sender = sender
         self.send = send
         self.sent = 0
@@ -119,6 +132,7 @@ class MetadataMessages:
         if len(self._held) == HELD_MESSAGES:
             self._held.popleft()
             self.dropped += 1
+            self.totals.messages_dropped += 1
         self._held.append((ticks, frame.metadata))
         return None
 
@@ -139,5 +153,7 @@ class MetadataMessages:
         )
         if self.send(message):
             self.sent += 1
+            self.totals.messages_sent += 1
         else:
             self.dropped += 1
+            self.totals.messages_dropped += 1

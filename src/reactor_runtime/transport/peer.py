@@ -267,9 +267,11 @@ class ViewerPeer:
         """How this viewer gets the frames' metadata, if it asked (after `bind`)."""
         sender: TrailerWriter | MetadataMessages | None = None
         if self.frame_metadata and self.outbound[track.name].codec == "vp8":
-            sender = TrailerWriter()
+            sender = TrailerWriter(self.hub.frame_metadata)
         elif self.metadata_messages:
-            sender = MetadataMessages(track.name, transceiver.sender, self.router.send)
+            sender = MetadataMessages(
+                track.name, transceiver.sender, self.router.send, self.hub.frame_metadata
+            )
         if sender is not None:
             self._metadata_senders[track.name] = sender
         return sender
@@ -282,7 +284,7 @@ class ViewerPeer:
         channels = getattr(spec.type, "channels", 1)
         trailers = None
         if self.frame_metadata and track.kind == "video":
-            trailers = TrailerReader(track.name)
+            trailers = TrailerReader(track.name, totals=self.hub.frame_metadata)
             trailers.install(transceiver.receiver)
         reader = InputReader(
             self.session, self.hub, self.viewer_id, track.name, remote, channels, trailers

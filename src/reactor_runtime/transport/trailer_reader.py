@@ -19,7 +19,13 @@ import logging
 from collections import OrderedDict
 from typing import Any
 
-from .frame_metadata import MAX_TRAILER, FrameMetadata, TrailerError, split_trailer
+from .frame_metadata import (
+    MAX_TRAILER,
+    FrameMetadata,
+    FrameMetadataCounters,
+    TrailerError,
+    split_trailer,
+)
 
 log = logging.getLogger(__name__)
 
@@ -55,9 +61,18 @@ class TrailerReader:
         dropped: Trailers whose metadata was dropped (malformed or too large).
     """
 
-    def __init__(self, name: str, max_trailer: int = MAX_TRAILER) -> None:
-        """Read the trailers of track `name`, refusing protobufs over `max_trailer` bytes."""
+    def __init__(
+        self,
+        name: str,
+        max_trailer: int = MAX_TRAILER,
+        totals: FrameMetadataCounters | None = None,
+    ) -> None:
+        """Read the trailers of track `name`, refusing protobufs over `max_trailer` bytes.
+
+        `totals`, if given, counts them too (the session's counters).
+        """
         self.name = name
+        self.totals = totals
         self.max_trailer = max_trailer
         self.received = 0
         self.dropped = 0
@@ -83,6 +98,8 @@ class TrailerReader:
             payload, meta = split_trailer(data, self.max_trailer)
         except TrailerError as exc:
             self.dropped += 1
+            if self.totals is not None:
+                self.totals.trailers_dropped += 1
             if self.dropped == 1 or self.dropped % 1000 == 0:
                 log.warning(
                     "track %r: frame metadata dropped (%s); %d so far",
@@ -93,6 +110,8 @@ class TrailerReader:
             return data if exc.payload is None else exc.payload
         if meta is not None:
             self.received += 1
+            if self.totals is not None:
+                self.totals.trailers_received += 1
             self._pending[timestamp] = meta
             while len(self._pending) > KEEP:
                 self._pending.popitem(last=False)
