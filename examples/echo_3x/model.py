@@ -10,8 +10,9 @@ the nested manifest. The seed-style webcam echo is `examples/echo`.
 
 `set_overlay` takes a picture the viewer uploaded (`session.upload()` of our
 client, the official SDK's `upload_file`, or `{at, upload: FILE}` in a
-`reactor render` script). Not served yet (see the README): frame metadata on
-the wire (it is validated, kept per frame and counted in `frame_metadata`).
+`reactor render` script). Each frame's metadata reaches the viewer with
+that frame (the official Python SDK's `on_frame` `user_data`, our client's
+`VideoFrame.metadata`, our page's caption).
 """
 
 from __future__ import annotations

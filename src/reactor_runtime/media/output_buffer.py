@@ -30,7 +30,7 @@ class BufferStats:
     underruns: int = 0
     advances: int = 0
     frame_metadata: int = 0
-    """Frames played with metadata the wire does not carry to viewers yet."""
+    """Frames played with the model's metadata (sent on: `transport.frame_metadata`)."""
 
     def as_dict(self) -> dict[str, int]:
         """The counters as a plain dict."""
