@@ -4,7 +4,7 @@ The authoring surface: subclass `ReactorModel`, declare tracks on an `Output`
 (and optionally `Input`) dataclass, mark commands with `@event`, send
 `ModelMessage`s, and `await self.emit(...)` from `run()`; or subclass
 `ReactorPipeline`, declare `state: MyState` (an `InputState`) and yield outputs
-from `inference()`. Names the 3.x
+from `inference()`; or subclass `ReactorApp` and write `generate()` (3.10). Names the 3.x
 generation uses for the same things (`self.output` / `OutputStream`,
 `BufferClosed`, `MediaInput`, ...) are the same objects.
 """
@@ -35,6 +35,7 @@ from .media.output_buffer import OutputBuffer
 from .messages import MessageField, ModelMessage
 from .model import ReactorModel
 from .pipeline import Idle, ReactorPipeline
+from .reactor_app import ApplicationError, ReactorApp, StepCompleted, StepOutcome
 from .state import InputState
 from .tracks import Audio, Input, Metadata, Output, Track, TrackPayload, Video
 from .uploads import UploadedFile
@@ -49,6 +50,7 @@ OutputStream = OutputBuffer
 __all__ = [
     "FIFO",
     "LATEST",
+    "ApplicationError",
     "Audio",
     "BufferClosed",
     "ClientInfo",
@@ -66,9 +68,12 @@ __all__ = [
     "ModelMessage",
     "Output",
     "OutputStream",
+    "ReactorApp",
     "ReactorModel",
     "ReactorPipeline",
     "ReadMode",
+    "StepCompleted",
+    "StepOutcome",
     "Track",
     "TrackPayload",
     "UploadedFile",

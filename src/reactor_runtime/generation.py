@@ -4,7 +4,7 @@ Both generations are served by the same runtime; the few places where they
 disagree on a shape ask `generation()` here, and nowhere else decides it. A
 model is 3.x style when any of these holds, else seed style:
 
-- it is a `ReactorPipeline` (that base exists only in 3.x);
+- it is a `ReactorPipeline` or a `ReactorApp` (those bases exist only in 3.x);
 - it binds its input tracks the 3.x way, as a class annotation naming one of
   its `Input` classes (`camera: Camera`, read as `self.camera.webcam`);
 - its `load()` takes the config file's path (`load(self, config_path)`), the
@@ -23,7 +23,7 @@ from typing import Literal
 
 from .config import load_wants_path
 from .model import ReactorModel
-from .pipeline import ReactorPipeline
+from .stateful import StatefulModel
 from .tracks import Input
 
 Generation = Literal["seed", "3x"]
@@ -31,7 +31,7 @@ Generation = Literal["seed", "3x"]
 
 def generation(model_class: type[ReactorModel]) -> Generation:
     """`"3x"` or `"seed"`, by the rules of this module's docstring."""
-    if issubclass(model_class, ReactorPipeline) or input_holders(model_class):
+    if issubclass(model_class, StatefulModel) or input_holders(model_class):
         return "3x"
     try:
         wants_path = load_wants_path(model_class)

@@ -17,8 +17,7 @@ import time
 from typing import Any, ClassVar
 
 from .media.input_buffer import InputClosed
-from .model import ReactorModel
-from .state import InputState, stamp_setters, state_class
+from .stateful import StatefulModel, fps_pinned
 from .tracks import Output
 
 log = logging.getLogger(__name__)
@@ -50,7 +49,7 @@ Idle = _IdleType()
 """Yield this (or `None`) from `inference()` when there is nothing to show this turn."""
 
 
-class ReactorPipeline(ReactorModel):
+class ReactorPipeline(StatefulModel):
     """A model that yields its outputs from `inference()` instead of writing `run()`.
 
     Declare `state: MyState` (an `InputState` subclass) and a generator,
@@ -71,25 +70,9 @@ class ReactorPipeline(ReactorModel):
       `run()`, it is reported to viewers and the loop is restarted.
     """
 
-    state: Any = None
-    _state_class: ClassVar[type[InputState] | None] = None
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        found = state_class(cls)
-        cls._state_class = found
-        if found is not None:
-            stamp_setters(cls, found)
-
     def inference(self) -> Any:
         """Yield `Output`s (or `Idle`); override as a sync or async generator."""
         raise NotImplementedError(f"{type(self).__name__}.inference() is not implemented")
-
-    def _session_begins(self) -> None:
-        self.state = None if self._state_class is None else self._state_class()
-
-    def _session_ends(self) -> None:
-        self.state = None
 
     async def run(self) -> None:
         """Drive `inference()` while a viewer is connected; see the class docstring.
@@ -98,7 +81,7 @@ class ReactorPipeline(ReactorModel):
             TypeError: `inference()` is not a generator, or yielded something
                 other than an `Output`, `Idle` or `None`.
         """
-        pinned = any("fps" in vars(k) for k in type(self).__mro__ if k not in _BASES)
+        pinned = fps_pinned(type(self))
         while True:
             await self._live.wait()
             generator = self._start()
@@ -136,9 +119,6 @@ class ReactorPipeline(ReactorModel):
                 f"got {type(generator).__name__}"
             )
         return generator
-
-
-_BASES = (ReactorPipeline, ReactorModel, object)
 
 
 _ENDED = object()
