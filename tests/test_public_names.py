@@ -10,6 +10,7 @@ def test_renamed_3x_names_are_aliases_not_copies():
     assert reactor_runtime.OutputStream is OutputBuffer
     assert reactor_runtime.Track is Track and issubclass(Video, Track) and issubclass(Audio, Track)
     assert reactor_runtime.BufferClosed is reactor_runtime.InputClosed
+    assert isinstance(reactor_runtime.InputField(1, ge=0), reactor_runtime.FieldInfo)
 
 
 def test_every_exported_name_exists():

@@ -46,6 +46,8 @@ MediaInput = Input
 """The 3.x name of `Input` (the same class)."""
 OutputStream = OutputBuffer
 """The 3.x name of the class of `self.output` (the same class)."""
+FieldInfo = InputField
+"""The 3.x name of what `InputField(...)` makes (the same class)."""
 
 __all__ = [
     "FIFO",
@@ -55,6 +57,7 @@ __all__ = [
     "BufferClosed",
     "ClientInfo",
     "CommandError",
+    "FieldInfo",
     "Idle",
     "Input",
     "InputBuffer",
