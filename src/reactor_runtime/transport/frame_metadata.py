@@ -145,7 +145,8 @@ def split_trailer(
     payload = frame[: end - length]
     if length > max_trailer:
         raise TrailerError(
-            f"frame metadata of {length} bytes is over the limit of {max_trailer} bytes",
+            f"frame metadata of {length} bytes is over the limit of {max_trailer} bytes "
+            "(MAX_TRAILER)",
             payload,
         )
     try:
