@@ -172,9 +172,12 @@ def run_once(name: str, scenario: Scenario, opts: argparse.Namespace) -> dict[st
         "seconds": round(end - start, 1),
         "changes": changes,
         "sent_mbps_per_s": [round(v, 2) for v in sent],
-        "bitrate_mbps_per_s": gauge_series(metrics.samples, "reactor_video_bitrate", start, end),
+        "bitrate_mbps_per_s": gauge_series(metrics.samples, "reactor_video_bitrate{", start, end),
+        "encode_ms_per_s": gauge_series(
+            metrics.samples, "reactor_video_picture_ms{step=encode", start, end, 1
+        ),
         "estimate_mbps_per_s": gauge_series(
-            metrics.samples, "reactor_video_viewer_estimate_min", start, end
+            metrics.samples, "reactor_video_viewer_estimate_min{", start, end
         ),
         "viewers": viewers,
     }
@@ -204,10 +207,13 @@ def sent_series(metrics: list[dict[str, float]], start: float, end: float) -> li
     ]
 
 
-def gauge_series(metrics: list[dict[str, float]], name: str, start: float, end: float) -> list:
-    """A gauge of the runtime's (summed over its labels) in Mbit/s, per sample of the run."""
+def gauge_series(
+    metrics: list[dict[str, float]], name: str, start: float, end: float, unit: float = 1e6
+) -> list:
+    """A gauge of the runtime's (its samples whose name and labels start with `name`,
+    summed) in `unit`s (Mbit/s by default), per sample of the run."""
     return [
-        round(sum(v for k, v in m.items() if k.split("{")[0] == name) / 1e6, 2)
+        round(sum(v for k, v in m.items() if k.startswith(name)) / unit, 2)
         for m in metrics
         if start <= m["t"] / 1000 <= end
     ]

@@ -16,7 +16,12 @@ gets a `PlayoutDelayMap`, which writes the extension on every packet it sends
 (retransmissions included; 4 bytes each). A client that does not offer it gets
 nothing. Which viewers get it is `ViewerPeer`'s choice: only those that receive no
 audio, because min = max = 0 also takes away the room the receiver's lip-sync needs
-to hold video back to its audio (Chromium then shows video ~50 ms ahead).
+to hold video back to its audio (Chromium then shows video ~50 ms ahead). A bounded
+form for them (min = 0, max = 100 ms: libwebrtc's lip-sync raises the video's minimum
+delay, the frame's maximum caps it) cut Chromium's receive-to-display time from
+151/260 to 16/48 ms (p50/p95) at 720p, but left video ~170 ms ahead of its audio
+(`bench/avsync.py`, 2026-12-05: Chromium's audio buffer held 175-188 ms on a loaded
+machine), so viewers with audio get none.
 
 One that aiortc writes is written at the wrong time: **abs-send-time**, the send time
 a libwebrtc receiver's delay-based estimate (what it reports as REMB) compares with
