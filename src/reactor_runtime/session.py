@@ -81,7 +81,7 @@ class Session:
             {t.name: t.type.channels for t in self.output_tracks if t.kind == "audio"},  # type: ignore[attr-defined]
         )
         self.generation = generation(model_class)
-        self.inputs = Inputs([t.name for t in self.input_tracks], lists=self.generation == "3x")
+        self.inputs = Inputs.of(self.input_tracks, lists=self.generation == "3x")
         self.viewers: set[str] = set()
         self.model: ReactorModel | None = None
         self.run_failures = 0

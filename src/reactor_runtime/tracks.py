@@ -68,12 +68,14 @@ class Audio(Track):
     Class attributes `sample_rate` (default 48 000) and `channels` (default 1)
     describe what the model emits; subclass to change them. Other rates are
     resampled to 48 kHz for transport. float32/float64 payloads in [-1, 1] are
-    accepted and converted to int16.
+    accepted and converted to int16. On an input track, `buffer_seconds` (3.x)
+    bounds its buffer by seconds of audio instead of frames.
     """
 
     kind: ClassVar[Literal["video", "audio"]] = "audio"
     sample_rate: ClassVar[int] = TRANSPORT_SAMPLE_RATE
     channels: ClassVar[int] = 1
+    buffer_seconds: ClassVar[float | None] = None
 
     @classmethod
     def validate(cls, track: str, payload: Any) -> np.ndarray:

@@ -118,3 +118,23 @@ def test_read_mode_values_and_buffer_counters_match_3x():
     assert (buf.available, buf.total_received) == (3, 3)
     buf.clear()
     assert buf.available == 0 and not buf.closed
+
+
+def test_an_audio_input_declaring_buffer_seconds_is_bounded_by_samples():
+    from reactor_runtime import Audio
+
+    class LongMic(Audio):
+        buffer_seconds = 0.05  # 2400 samples, at most 50 frames
+
+    class Track:
+        name, type = "mic", LongMic
+
+    buf = Inputs.of([Track()]).mic
+    assert (buf.capacity, buf.max_samples) == (50, 2400)
+    buf.reset()
+    for i in range(4):
+        buf.push(InputFrame(np.full((1, 960), i, np.int16)))
+    assert buf.available == 2 and buf.dropped == 2, "3 x 960 samples are over 2400"
+    assert [int(f.data[0, 0]) for f in buf.try_read(2, FIFO)] == [2, 3]
+    with pytest.raises(ValueError, match=r"buffer_seconds: expected a number of seconds > 0"):
+        Inputs(["mic"], seconds={"mic": 0})

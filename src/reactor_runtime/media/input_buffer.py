@@ -8,6 +8,11 @@ decided once per model class, never per call:
 - 3.x style: a list of `n` frames whatever `n` (`try_read`: or None), as that
   generation's `InputBuffer` does.
 
+An audio input declaring `buffer_seconds` (3.x) is bounded by samples, that
+many seconds of 48 kHz audio, and to one frame per millisecond of it, instead
+of by `capacity` frames: the same length of audio whatever frame size the
+sender uses.
+
 Everything else is the same for both: LATEST / FIFO, the bound, the counters,
 `TimeoutError` after `timeout` seconds (0 = do not wait), and `InputClosed`
 (also named `BufferClosed`) once the track is closed and too few frames remain.
@@ -17,9 +22,11 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import math
 import threading
 import time
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -90,11 +97,19 @@ class InputBuffer:
     With `lists` (a 3.x-style model) every read returns a list of frames.
     """
 
-    def __init__(self, name: str, capacity: int = 8, *, lists: bool = False) -> None:
-        """Create the buffer of track `name`, holding at most `capacity` frames."""
+    def __init__(
+        self, name: str, capacity: int = 8, *, lists: bool = False, max_samples: int | None = None
+    ) -> None:
+        """Create the buffer of track `name`, holding at most `capacity` frames.
+
+        With `max_samples` it also holds at most that many audio samples (the
+        newest frame is always kept).
+        """
         self.name = name
         self.capacity = capacity
         self.lists = lists
+        self.max_samples = max_samples
+        self._samples = 0
         self._frames: deque[InputFrame] = deque()
         self._lock = threading.Lock()
         self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
@@ -125,11 +140,13 @@ class InputBuffer:
         """Drop every buffered frame; the track stays open."""
         with self._lock:
             self._frames.clear()
+            self._samples = 0
 
     def reset(self) -> None:
         """Empty the buffer and open it for a new sender."""
         with self._lock:
             self._frames.clear()
+            self._samples = 0
             self._closed = False
 
     def close(self) -> None:
@@ -142,10 +159,11 @@ class InputBuffer:
     def push(self, frame: InputFrame) -> None:
         """Add one frame, dropping the oldest when full."""
         with self._lock:
-            if len(self._frames) >= self.capacity:
-                self._frames.popleft()
-                self.dropped += 1
             self._frames.append(frame)
+            self._samples += _samples(frame)
+            while len(self._frames) > 1 and self._over_bound():
+                self._samples -= _samples(self._frames.popleft())
+                self.dropped += 1
             self.received += 1
             waiters, self._waiters = self._waiters, []
         self._wake(waiters)
@@ -175,8 +193,10 @@ class InputBuffer:
                 self.skipped += len(self._frames) - n
                 taken = list(self._frames)[-n:]
                 self._frames.clear()
+                self._samples = 0
             else:
                 taken = [self._frames.popleft() for _ in range(n)]
+                self._samples -= sum(_samples(f) for f in taken)
         return taken if self.lists or n > 1 else taken[0]
 
     async def read(self, n: int = 1, timeout: float | None = None, mode: ReadMode = LATEST) -> Any:
@@ -207,6 +227,10 @@ class InputBuffer:
             except TimeoutError:
                 raise TimeoutError(f"input '{self.name}': no frame within {timeout} s") from None
 
+    def _over_bound(self) -> bool:
+        over_samples = self.max_samples is not None and self._samples > self.max_samples
+        return over_samples or len(self._frames) > self.capacity
+
     def stats(self) -> dict[str, int]:
         """Counters: received, dropped (buffer full), skipped (LATEST reads)."""
         return {"received": self.received, "dropped": self.dropped, "skipped": self.skipped}
@@ -218,12 +242,54 @@ class InputBuffer:
                 loop.call_soon_threadsafe(_resolve, future)
 
 
+def _samples(frame: InputFrame) -> int:
+    return int(frame.data.shape[-1]) if frame.data.ndim == 2 else 0
+
+
+def seconds_bound(seconds: float, rate: int = 48_000) -> tuple[int, int]:
+    """`(capacity, max_samples)` of a buffer holding `seconds` of audio at `rate` Hz.
+
+    Raises:
+        ValueError: `seconds` is not a number > 0.
+    """
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not seconds > 0:
+        raise ValueError(f"buffer_seconds: expected a number of seconds > 0, got {seconds!r}")
+    return math.ceil(seconds * 1000), math.ceil(seconds * rate)
+
+
 class Inputs:
     """`self.input`: one `InputBuffer` per declared input track, as attributes."""
 
-    def __init__(self, names: list[str], capacity: int = 8, *, lists: bool = False) -> None:
-        """Create buffers for `names`; with `lists`, buffers that always read lists."""
-        self._buffers = {name: InputBuffer(name, capacity, lists=lists) for name in names}
+    def __init__(
+        self,
+        names: list[str],
+        capacity: int = 8,
+        *,
+        lists: bool = False,
+        seconds: dict[str, float] | None = None,
+    ) -> None:
+        """Create buffers for `names`.
+
+        With `lists`, buffers that always read lists; `seconds` bounds the named
+        (audio) tracks by seconds of audio instead of `capacity` frames.
+        """
+        self._buffers: dict[str, InputBuffer] = {}
+        for name in names:
+            frames, samples = capacity, None
+            if seconds and name in seconds:
+                frames, samples = seconds_bound(seconds[name])
+            self._buffers[name] = InputBuffer(name, frames, lists=lists, max_samples=samples)
+
+    @classmethod
+    def of(cls, tracks: Iterable[Any], *, lists: bool = False) -> Inputs:
+        """Buffers for declared input tracks (`.name`, `.type`), bounded as each declares."""
+        tracks = list(tracks)
+        seconds = {
+            t.name: value
+            for t in tracks
+            if (value := getattr(t.type, "buffer_seconds", None)) is not None
+        }
+        return cls([t.name for t in tracks], lists=lists, seconds=seconds)
 
     def __getattr__(self, name: str) -> InputBuffer:
         try:
