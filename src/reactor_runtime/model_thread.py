@@ -57,8 +57,8 @@ class ModelThread:
         try:
             result = build()
         except BaseException as exc:
-            built.set_exception(exc)
             loop.close()
+            built.set_exception(exc)
             return
         built.set_result(result)
         try:
