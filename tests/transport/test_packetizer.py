@@ -45,7 +45,7 @@ def descriptor(payload: bytes) -> dict[str, int]:
 
 
 def test_the_vp8_descriptor_carries_picture_id_tl0picidx_and_tid_bit_by_bit():
-    packetizer = Vp8Packetizer(picture_id=0x7FFF, tl0picidx=255)
+    packetizer = Vp8Packetizer(picture_id=0x7FFF, tl0picidx=255, describe_layers=True)
     payloads, timestamp = packetizer.pack(frame(3000, tid=0, keyframe=True, pts=4500))
     assert timestamp == 4500 and len(payloads) == 3
     assert all(len(p) <= PACKET_MAX for p in payloads)
@@ -69,8 +69,8 @@ def test_the_vp8_descriptor_carries_picture_id_tl0picidx_and_tid_bit_by_bit():
 
 def test_a_base_layer_only_viewer_sees_consecutive_picture_ids_and_tl0picidx():
     full, base = (
-        Vp8Packetizer(picture_id=10, tl0picidx=7),
-        Vp8Packetizer(picture_id=10, tl0picidx=7),
+        Vp8Packetizer(picture_id=10, tl0picidx=7, describe_layers=True),
+        Vp8Packetizer(picture_id=10, tl0picidx=7, describe_layers=True),
     )
     seen_full, seen_base = [], []
     for i in range(8):
@@ -107,3 +107,14 @@ def test_anything_but_an_encoded_frame_is_refused_naming_what_came():
         Vp8Packetizer().pack(b"raw")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="temporal_id: expected 0 or 1, got 2"):
         Vp8Packetizer().pack(frame(10, tid=2))
+
+
+def test_by_default_every_frame_is_described_as_one_sequence_of_base_frames():
+    packetizer = Vp8Packetizer(picture_id=0, tl0picidx=0)
+    seen = [descriptor(packetizer.pack(frame(50, tid=i % 2))[0][0]) for i in range(4)]
+    assert [(d["picture_id"], d["TL0PICIDX"], d["TID"], d["N"]) for d in seen] == [
+        (0, 1, 0, 0),
+        (1, 2, 0, 0),
+        (2, 3, 0, 0),
+        (3, 4, 0, 0),
+    ]

@@ -11,7 +11,17 @@ frame) decodes each frame at once instead of waiting for the ones it skipped.
 One packetizer serves one viewer (`rtp_sender.install_packetizer` puts it in place of
 aiortc's encoder object): picture ids count the frames this viewer is sent, so they
 stay consecutive whatever it skips, and TL0PICIDX counts its base layer frames, which
-it is always sent. An optional `trailer` appends bytes to a frame's payload before it
+it is always sent.
+
+By default (`describe_layers=False`) every frame a viewer is sent is described as a
+base layer frame (TID 0, TL0PICIDX counting every frame): the dependencies declared
+are then a superset of the real ones, and a libwebrtc receiver waits for a lost
+enhancement frame's retransmission as for any other frame. Described as what they
+are, it decodes the next base frame without waiting and drops the enhancement frame
+when its repair arrives: measured with Chromium at 5 % loss and 80 ms RTT, ~4 frames
+dropped a second, 23 fps instead of 28. The sender still decides what each viewer
+skips (a base-layer-only viewer is sent TID 0 frames only, so it sees the same
+descriptors either way). An optional `trailer` appends bytes to a frame's payload before it
 is split into packets (the model's per-frame metadata).
 """
 
@@ -58,9 +68,14 @@ class Vp8Packetizer:
         trailer: Trailer | None = None,
         picture_id: int | None = None,
         tl0picidx: int | None = None,
+        describe_layers: bool = False,
     ) -> None:
-        """A packetizer starting at random ids (RFC 7741 advises it), or the given ones."""
+        """A packetizer starting at random ids (RFC 7741 advises it), or the given ones.
+
+        `describe_layers` writes each frame's own temporal id instead of 0 (see above).
+        """
         self.trailer = trailer
+        self.describe_layers = describe_layers
         self.picture_id = (
             random.randrange(PICTURE_ID_MOD) if picture_id is None else picture_id
         ) % PICTURE_ID_MOD
@@ -83,6 +98,8 @@ class Vp8Packetizer:
         tid = frame.temporal_id
         if tid not in (0, 1):
             raise ValueError(f"EncodedVideo.temporal_id: expected 0 or 1, got {tid}")
+        if not self.describe_layers:
+            tid = 0
         if tid == 0:
             self.tl0picidx = (self.tl0picidx + 1) % TL0PICIDX_MOD
         data = bytes(frame.packet) + self._trailer(frame)
