@@ -14,7 +14,9 @@ from reactor_runtime.transport.encoders import (
     Vp8Encoder,
     rgb_to_yuv,
 )
+from reactor_runtime.transport.layer_policy import BASE_SHARE
 from reactor_runtime.transport.pipelines import AudioPipeline
+from reactor_runtime.transport.rate_control import ViewerEstimate
 from reactor_runtime.transport.tracks import AUDIO_QUEUE, VIDEO_QUEUE, OutboundTrack
 
 
@@ -36,6 +38,9 @@ class HubSpy:
 
     def base_layer_only(self, name: str, codec: str, viewer: object) -> bool:
         return False
+
+    def bitrate(self, name: str, codec: str) -> int:
+        return 2_000_000
 
 
 def packet(keyframe: bool = False, pts: int = 0) -> av.Packet:
@@ -138,6 +143,18 @@ def test_a_base_layer_only_viewer_is_sent_every_base_frame_and_no_enhancement_fr
         video.push(frame(keyframe=i == 0, pts=i, tid=i % 2))
     assert [f.packet.pts for f in video._queue] == [0, 2, 4]
     assert video.layer_skipped == 3 and video.stats()["queued"] == 3
+
+
+def test_a_base_layer_only_viewers_loss_bound_is_about_the_base_layer_it_is_sent():
+    now = [0.0]
+    video = OutboundTrack(HubSpy(), "main_video", "video")
+    video.bind("vp8")
+    video.estimate = ViewerEstimate(clock=lambda: now[0])
+    video.forced_base_layer = True
+    video._on_loss(0, 1000)
+    now[0] = 1.0
+    video._on_loss(50, 1200)  # 25 % lost
+    assert video.estimate.loss_bound == round(2_000_000 * BASE_SHARE) * (1 - 0.25 / 2)
 
 
 def test_720p_encoders_hit_the_start_rate_with_two_second_keyframes():

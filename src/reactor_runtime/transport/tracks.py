@@ -31,6 +31,7 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from ..media.input_buffer import InputFrame
 from .encoded import EncodedVideo
 from .encoders import AUDIO_RATE, VideoCodec
+from .layer_policy import BASE_SHARE
 from .packetizer import H264Packetizer, Trailer, Vp8Packetizer
 from .pipelines import KEYFRAME_MIN_INTERVAL
 from .rate_control import ViewerEstimate
@@ -193,7 +194,11 @@ class OutboundTrack(MediaStreamTrack):
         return self.hub.bitrate(self.name, self.codec) if self.codec else None
 
     def _on_loss(self, lost: int, highest: int) -> None:
-        self.estimate.on_report(lost, highest, self._bitrate())
+        sending = self._bitrate()
+        if sending is not None and self.base_layer_only:
+            # Its loss bound is about what it is sent: the base layer's share.
+            sending = int(sending * BASE_SHARE)
+        self.estimate.on_report(lost, highest, sending)
 
     def remote_keyframe_request(self) -> None:
         """The viewer's decoder asked for a keyframe (RTCP PLI/FIR).
