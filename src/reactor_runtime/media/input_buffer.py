@@ -1,6 +1,6 @@
 """Buffers of frames the viewer sends (webcam, mic), read by the model (`self.input.<track>`).
 
-What a read returns depends on the model's generation (`model.generation`),
+What a read returns depends on the model's generation (`generation.generation()`),
 decided once per model class, never per call:
 
 - seed style: `try_read()` / `read()` with `n == 1` return one `InputFrame`
