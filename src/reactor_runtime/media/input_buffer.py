@@ -46,6 +46,12 @@ class ReadMode(enum.Enum):
 LATEST = ReadMode.LATEST
 FIFO = ReadMode.FIFO
 
+INPUT_CAPACITY = 8
+"""Frames an input buffer holds before dropping the oldest (counted): about a quarter
+second of 30 fps video, enough for a batch read, few enough that a reader that falls
+behind is not handed stale pictures. 3.x holds 128; audio inputs that need more
+declare `buffer_seconds`."""
+
 
 class InputClosed(Exception):
     """The viewer's track ended (the viewer left); a waiting `read` wakes with this."""
@@ -98,7 +104,12 @@ class InputBuffer:
     """
 
     def __init__(
-        self, name: str, capacity: int = 8, *, lists: bool = False, max_samples: int | None = None
+        self,
+        name: str,
+        capacity: int = INPUT_CAPACITY,
+        *,
+        lists: bool = False,
+        max_samples: int | None = None,
     ) -> None:
         """Create the buffer of track `name`, holding at most `capacity` frames.
 
@@ -263,7 +274,7 @@ class Inputs:
     def __init__(
         self,
         names: list[str],
-        capacity: int = 8,
+        capacity: int = INPUT_CAPACITY,
         *,
         lists: bool = False,
         seconds: dict[str, float] | None = None,
