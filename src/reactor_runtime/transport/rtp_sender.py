@@ -17,7 +17,10 @@ encodes once for every viewer it falls short in four ways (FACTS.md "Networks"):
 number), the NACK handler (wrapped; one resend per packet per round trip; counted)
 and the PLI/FIR/REMB/receiver-report handling (handed to callbacks), and puts a
 `pacing.PacedTransport` in front of the sender's transport so a frame's packets leave
-spread out. Everything else aiortc does is left as it is.
+spread out. `install_packetizer` puts our `packetizer.Vp8Packetizer`/`H264Packetizer`
+where aiortc keeps its encoder object, so each frame is described and split by us
+(aiortc's VP8 packetizer writes no temporal layer ids). Everything else aiortc does
+is left as it is.
 `tests/transport/test_rtp_sender.py` pins each behaviour, so an aiortc upgrade
 that moves these private names fails there and nowhere else.
 """
