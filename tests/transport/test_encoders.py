@@ -10,13 +10,13 @@ from reactor_runtime.transport.encoders import (
     CEILING_BITRATE,
     START_BITRATE,
     H264Encoder,
-    OpusEncoder,
     Vp8Encoder,
     rgb_to_yuv,
     scaled_bitrate,
     video_encoder,
 )
 from reactor_runtime.transport.libvpx_rate import LibvpxRate
+from reactor_runtime.transport.opus import OpusEncoder
 
 
 def test_opus_is_opened_with_in_band_fec_which_libopus_accepts():

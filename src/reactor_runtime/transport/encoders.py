@@ -1,4 +1,4 @@
-"""Our video and audio encoders: one `av.VideoFrame`/`av.AudioFrame` in, `av.Packet`s out.
+"""Our video encoders: one `av.VideoFrame` in, `av.Packet`s out (Opus: `opus`).
 
 aiortc's own encoders are tuned for video calls: x264 at the "medium" preset, VP8
 capped at 1.5 Mbit/s, keyframes every ~100 s, and the encoder rebuilt (with a
@@ -31,8 +31,6 @@ VIDEO_CODECS: tuple[VideoCodec, ...] = ("vp8", "h264")
 VIDEO_TIME_BASE = fractions.Fraction(1, 90_000)
 AUDIO_TIME_BASE = fractions.Fraction(1, 48_000)
 AUDIO_RATE = 48_000
-OPUS_FRAME = 960
-"""Samples per Opus packet: 20 ms at 48 kHz."""
 
 REFERENCE_PIXELS = 1280 * 720
 CEILING_BITRATE = 8_000_000
@@ -63,10 +61,6 @@ AUTO_KEYFRAME_FACTOR = 4
 `Vp8Encoder` forces its periodic keyframes itself, because only a forced keyframe
 restarts FFmpeg's temporal layer pattern (one libvpx placed itself would leave the
 next frames' layer ids out of step with what we tell the packetizer)."""
-OPUS_EXPECTED_LOSS = 10
-"""Loss (percent) libopus prepares its in-band FEC for; the clients offer
-`useinbandfec=1` and libwebrtc's NetEq decodes a lost packet from the next one's FEC.
-libopus adds the redundancy in its SILK and hybrid modes (speech-like content)."""
 
 
 def scaled_bitrate(rate: int, width: int, height: int) -> int:
@@ -413,49 +407,3 @@ def video_encoder(
     if codec == "h264":
         return H264Encoder(fps, min_bitrate, max_bitrate)
     raise ValueError(f"unknown video codec {codec!r}; expected one of {VIDEO_CODECS}")
-
-
-class OpusEncoder:
-    """libopus at 48 kHz: 960-sample int16 frames in, one packet each out.
-
-    Mono tracks are sent as mono Opus (every Opus decoder, including a stereo one,
-    plays it), stereo as stereo.
-    """
-
-    def __init__(self, channels: int) -> None:
-        """Open an encoder for `channels` (1 or 2) channels."""
-        if channels not in (1, 2):
-            raise ValueError(f"Opus carries 1 or 2 channels here, got {channels}")
-        self.channels = channels
-        self.layout = "mono" if channels == 1 else "stereo"
-        context = av.CodecContext.create("libopus", "w")
-        context.sample_rate = AUDIO_RATE
-        context.format = "s16"
-        context.layout = self.layout
-        context.bit_rate = 64_000 * channels
-        context.time_base = AUDIO_TIME_BASE
-        # "audio" (not aiortc's "voip"): model output is music and effects as often as speech.
-        context.options = {
-            "application": "audio",
-            "fec": "1",
-            "packet_loss": str(OPUS_EXPECTED_LOSS),
-        }
-        context.open()
-        self.context = context
-
-    def encode(self, samples: np.ndarray, pts: int) -> list[av.Packet]:
-        """Encode `(channels, 960)` int16 samples whose first sample is at `pts` (1/48000 s).
-
-        Returns:
-            The packets. Their pts is libopus's, i.e. shifted back by the encoder's
-            look-ahead, so that the RTP timestamp labels the audio actually decoded.
-        """
-        interleaved = np.ascontiguousarray(samples.T).reshape(1, -1)
-        frame = av.AudioFrame.from_ndarray(interleaved, format="s16", layout=self.layout)
-        frame.sample_rate = AUDIO_RATE
-        frame.pts = pts
-        frame.time_base = AUDIO_TIME_BASE
-        packets = self.context.encode(frame)
-        for packet in packets:
-            packet.time_base = AUDIO_TIME_BASE
-        return packets

@@ -32,11 +32,11 @@ import av
 
 from .encoded import EncodedVideo
 from .encoders import (
-    OPUS_FRAME,
     VideoCodec,
     check_bitrates,
 )
 from .frame_metadata import FrameMetadataCounters
+from .opus import OPUS_FRAME
 from .pipelines import AudioPipeline, VideoPipeline
 from .rate_control import DEFAULT_MAX_BITRATE, DEFAULT_MIN_BITRATE, ViewerEstimate
 from .rtcp_sync import MediaClock

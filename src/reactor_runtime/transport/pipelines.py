@@ -19,9 +19,7 @@ import numpy as np
 
 from .encoded import EncodedVideo
 from .encoders import (
-    OPUS_FRAME,
     TEMPORAL_LAYERS,
-    OpusEncoder,
     VideoCodec,
     VideoEncoder,
     check_bitrates,
@@ -30,6 +28,7 @@ from .encoders import (
 )
 from .ladder import Ladder, scaled_size
 from .layer_policy import LayerPolicy
+from .opus import OPUS_FRAME, OpusEncoder
 from .rate_control import DEFAULT_MAX_BITRATE, DEFAULT_MIN_BITRATE, StreamRate
 
 log = logging.getLogger(__name__)
