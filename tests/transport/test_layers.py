@@ -187,3 +187,19 @@ async def test_a_viewer_far_below_another_gets_half_the_frames_and_decodes_them_
     finally:
         await full_peer.close("test over")
         await base_peer.close("test over")
+
+
+async def test_layering_can_be_turned_off_per_hub(session, make_textured_hub, make_client):
+    with pytest.raises(ValueError, match="temporal_layers: expected 1 or 2, got 3"):
+        MediaHub(session, temporal_layers=3)
+    hub = await make_textured_hub(temporal_layers=1)
+    client = make_client(outputs=(("main_video", "video"),), labels=())
+    peer, _ = await viewer(client, hub, "viewer-1")
+    try:
+        await client.wait_frames("main_video", 3)
+        pipeline = hub._video["main_video"]
+        assert pipeline._encoders["vp8"].temporal_layers == 1
+        assert pipeline.rates["vp8"].layers is None
+        assert hub.stats()["video"]["main_video"]["layers"] == {}
+    finally:
+        await peer.close("test over")

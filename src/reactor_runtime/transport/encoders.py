@@ -400,10 +400,14 @@ def video_encoder(
     fps: float = 30.0,
     min_bitrate: int = DEFAULT_MIN_BITRATE,
     max_bitrate: int = DEFAULT_MAX_BITRATE,
+    temporal_layers: int = TEMPORAL_LAYERS,
 ) -> VideoEncoder:
-    """A fresh encoder for `codec` ("vp8" or "h264") working within the given rates."""
+    """A fresh encoder for `codec` ("vp8" or "h264") working within the given rates.
+
+    `temporal_layers` (1 or 2) applies to VP8; H.264 is always one layer.
+    """
     if codec == "vp8":
-        return Vp8Encoder(fps, min_bitrate, max_bitrate)
+        return Vp8Encoder(fps, min_bitrate, max_bitrate, temporal_layers=temporal_layers)
     if codec == "h264":
         return H264Encoder(fps, min_bitrate, max_bitrate)
     raise ValueError(f"unknown video codec {codec!r}; expected one of {VIDEO_CODECS}")

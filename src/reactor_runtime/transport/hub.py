@@ -32,6 +32,7 @@ import av
 
 from .encoded import EncodedVideo
 from .encoders import (
+    TEMPORAL_LAYERS,
     VideoCodec,
     check_bitrates,
 )
@@ -83,6 +84,7 @@ class MediaHub:
         fps: float = 30.0,
         min_bitrate: int = DEFAULT_MIN_BITRATE,
         max_bitrate: int = DEFAULT_MAX_BITRATE,
+        temporal_layers: int = TEMPORAL_LAYERS,
     ) -> None:
         """Serve `session`'s output tracks.
 
@@ -94,15 +96,21 @@ class MediaHub:
             min_bitrate: The lowest rate (bit/s) viewers' estimates may push a video
                 stream to (`--min-bitrate`).
             max_bitrate: The highest rate (bit/s) of any video stream (`--max-bitrate`).
+            temporal_layers: VP8 temporal layers: 2 lets far slower viewers get the base
+                layer only (`layer_policy`), 1 turns layering off.
 
         Raises:
-            ValueError: a bad codec or bit rate range (the message names the argument).
+            ValueError: a bad codec, bit rate range or layer count (the message names
+                the argument).
         """
         if video_codec not in ("vp8", "h264"):
             raise ValueError(f"video_codec must be 'vp8' or 'h264', got {video_codec!r}")
         check_bitrates(min_bitrate, max_bitrate)
+        if temporal_layers not in (1, 2):
+            raise ValueError(f"temporal_layers: expected 1 or 2, got {temporal_layers}")
         self.min_bitrate = min_bitrate
         self.max_bitrate = max_bitrate
+        self.temporal_layers = temporal_layers
         self.loss = LossCounters()
         """NACKs, retransmissions, keyframe requests and REMBs of every viewer's sender."""
         self.frame_metadata = FrameMetadataCounters()
@@ -142,7 +150,13 @@ class MediaHub:
         loop = self._loop = asyncio.get_running_loop()
         for name in self.video_tracks:
             pipeline = VideoPipeline(
-                name, self.fps, loop, self._deliver_video, self.min_bitrate, self.max_bitrate
+                name,
+                self.fps,
+                loop,
+                self._deliver_video,
+                self.min_bitrate,
+                self.max_bitrate,
+                self.temporal_layers,
             )
             pipeline.start()
             self._video[name] = pipeline

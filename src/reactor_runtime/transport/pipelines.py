@@ -60,8 +60,11 @@ class VideoPipeline:
         deliver: Callable[[str, VideoCodec, list[EncodedVideo]], None],
         min_bitrate: int = DEFAULT_MIN_BITRATE,
         max_bitrate: int = DEFAULT_MAX_BITRATE,
+        temporal_layers: int = TEMPORAL_LAYERS,
     ) -> None:
         """Prepare the pipeline of track `name`; `deliver` runs on `loop`.
+
+        `temporal_layers` (1 or 2) is the VP8 encoder's (`encoders.TEMPORAL_LAYERS`).
 
         Raises:
             ValueError: the bit rate range is empty (the message names the bounds).
@@ -69,6 +72,7 @@ class VideoPipeline:
         check_bitrates(min_bitrate, max_bitrate)
         self.min_bitrate = min_bitrate
         self.max_bitrate = max_bitrate
+        self.temporal_layers = temporal_layers
         self.rates: dict[VideoCodec, StreamRate] = {}
         """Each codec's rate decision (the hub adds its viewers' estimates to it)."""
         self.ladders: dict[VideoCodec, Ladder] = {}
@@ -134,7 +138,7 @@ class VideoPipeline:
         """
         rate = self.rates.get(codec)
         if rate is None:
-            layered = codec == "vp8" and TEMPORAL_LAYERS > 1
+            layered = codec == "vp8" and self.temporal_layers > 1
             rate = self.rates[codec] = StreamRate(layers=LayerPolicy() if layered else None)
         return rate
 
@@ -214,7 +218,11 @@ class VideoPipeline:
                     encoder = self._encoders.get(codec)
                     if encoder is None:
                         encoder = self._encoders[codec] = video_encoder(
-                            codec, self.fps, self.min_bitrate, self.max_bitrate
+                            codec,
+                            self.fps,
+                            self.min_bitrate,
+                            self.max_bitrate,
+                            self.temporal_layers,
                         )
                     self._follow_rate(codec, encoder)
                     size = self._ladder_size(codec, encoder, frame.width, frame.height)
