@@ -9,6 +9,9 @@ libwebrtc paces at 2.5 times
 its target rate; `Pacer` does the same for one sender: each packet waits until the
 bytes before it have left at `PACE_FACTOR` x the stream's current rate.
 
+Once the viewer's REMB has fallen (its estimator saw the path congested), the pace is
+also held under `LINK_FACTOR` x that REMB, near what the bottleneck carries.
+
 `PacedTransport` sits between aiortc's sender and its DTLS transport, so it sees each
 packet serialized but not yet encrypted. After the wait it writes the packet's
 abs-send-time again with the time it really leaves: the receivers' delay-based
@@ -44,27 +47,52 @@ MAX_DELAY = 0.2
 """Longest a packet waits in the pacer. A backlog beyond it is sent at once and
 counted: the encoder overshot its rate for longer than pacing can absorb, and
 holding it would only add latency to every frame behind it."""
+LINK_FACTOR = 1.2
+"""Once the viewer's REMB has fallen, the pace stays under this times its latest REMB.
+libwebrtc lowers REMB only when its delay-based estimator sees the path's queue grow,
+so after a fall REMB is close to what the bottleneck carries; a burst paced faster
+only moves into that bottleneck's queue, where the viewer reads it as congestion
+again and cuts REMB further (behind a 2 Mbit/s cap, with the bursts that follow each
+periodic keyframe: steady REMB ~0.9 Mbit/s at 2.5 x the rate, ~1.1 held under it)."""
+REMB_FALL = 0.03
+"""A REMB this much below the one before is a fall (libwebrtc sends a new REMB at once
+on a decrease over 3 %)."""
 
 
 class Pacer:
     """Paces one sender's packets at `PACE_FACTOR` x the rate `target()` gives.
 
-    The pace is never below `OUTPUT_MARGIN` x the rate the stream's frames actually
-    came at over the last `OUTPUT_WINDOW` (told through `produced`).
+    Once `remb()` has fallen (the viewer saw its path congested), the pace is also
+    held under `LINK_FACTOR` x the latest REMB. It is never below `OUTPUT_MARGIN` x
+    the rate the stream's frames actually came at over the last `OUTPUT_WINDOW` (told
+    through `produced`).
 
     Attributes:
         paced: Packets that had to wait.
         overflows: Times the backlog exceeded `MAX_DELAY` and was let through.
+        link_bound: Whether the viewer's REMB has fallen, so it bounds the pace.
     """
 
     def __init__(
-        self, target: Callable[[], int | None], clock: Callable[[], float] = time.monotonic
+        self,
+        target: Callable[[], int | None],
+        clock: Callable[[], float] = time.monotonic,
+        remb: Callable[[], int | None] = lambda: None,
     ) -> None:
-        """Pace at `PACE_FACTOR` x `target()` bit/s (None: not paced)."""
+        """Pace at `PACE_FACTOR` x `target()` bit/s (None: not paced).
+
+        Args:
+            target: The stream's current rate (bit/s).
+            clock: Monotonic seconds.
+            remb: The viewer's latest REMB (bit/s), None before one.
+        """
         self.target = target
         self.clock = clock
+        self.remb = remb
         self.paced = 0
         self.overflows = 0
+        self.link_bound = False
+        self._last_remb: int | None = None
         self._free_at = 0.0
         self._sent: deque[tuple[float, int]] = deque()
         self._window_bytes = 0
@@ -77,7 +105,7 @@ class Pacer:
         if not target:
             return 0.0
         output = self._window_bytes * 8 / OUTPUT_WINDOW
-        rate = max(target * PACE_FACTOR, output * OUTPUT_MARGIN)
+        rate = max(self._pace(target), output * OUTPUT_MARGIN)
         start = max(now, self._free_at)
         if start - now > MAX_DELAY:
             self.overflows += 1
@@ -85,6 +113,16 @@ class Pacer:
         self._free_at = start + size * 8 / rate
         wait = start - now
         return wait if wait > BURST_SECONDS else 0.0
+
+    def _pace(self, target: int) -> float:
+        pace = target * PACE_FACTOR
+        remb = self.remb()
+        if remb is None:
+            return pace
+        if self._last_remb is not None and remb < (1 - REMB_FALL) * self._last_remb:
+            self.link_bound = True
+        self._last_remb = remb
+        return min(pace, LINK_FACTOR * remb) if self.link_bound else pace
 
     def produced(self, size: int) -> None:
         """Note an encoded frame of `size` bytes handed to the sender."""

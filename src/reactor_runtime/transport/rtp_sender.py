@@ -215,7 +215,7 @@ class SenderBridge:
         self.rembs = 0
         self.remb: int | None = None
         self.fraction_lost: float | None = None
-        self.pacer = Pacer(pace) if pace is not None else None
+        self.pacer = Pacer(pace, remb=lambda: self.remb) if pace is not None else None
         self._aiortc_handle: Callable[[Any], Any] | None = None
         self._resends: set[asyncio.Task[None]] = set()
 

@@ -1,0 +1,44 @@
+"""The pacer's rate once the viewer's REMB has fallen, on a moved clock."""
+
+from __future__ import annotations
+
+import pytest
+
+from reactor_runtime.transport.pacing import LINK_FACTOR, PACE_FACTOR, Pacer
+
+
+def last_wait(pacer: Pacer, packets: int, size: int = 1250) -> float:
+    """The wait of the last of `packets` booked back to back (the pace they leave at)."""
+    return [pacer.delay(size) for _ in range(packets)][-1]
+
+
+def test_a_remb_that_never_fell_leaves_the_pace_at_two_and_a_half_times_the_rate():
+    now, remb = [0.0], [2_000_000]
+    pacer = Pacer(lambda: 1_000_000, clock=lambda: now[0], remb=lambda: remb[0])
+    for value in (2_000_000, 2_400_000, 3_000_000):  # rising: no congestion seen
+        remb[0], now[0] = value, now[0] + 1
+        assert last_wait(pacer, 11) == pytest.approx(10 * 10_000 / (PACE_FACTOR * 1e6))
+    assert not pacer.link_bound
+
+
+def test_after_a_remb_fall_bursts_leave_no_faster_than_the_path_carries():
+    now, remb = [0.0], [1_500_000]
+    pacer = Pacer(lambda: 1_000_000, clock=lambda: now[0], remb=lambda: remb[0])
+    last_wait(pacer, 1)
+    remb[0], now[0] = 1_000_000, 1.0  # the viewer saw its queue grow
+    assert last_wait(pacer, 11) == pytest.approx(10 * 10_000 / (LINK_FACTOR * 1e6))
+    assert pacer.link_bound
+    remb[0], now[0] = 1_600_000, 2.0  # it grows again: the bound follows it
+    assert last_wait(pacer, 11) == pytest.approx(10 * 10_000 / (LINK_FACTOR * 1.6e6))
+
+
+def test_the_bound_never_holds_a_stream_below_what_it_actually_sends():
+    now, remb = [0.0], [1_000_000]
+    pacer = Pacer(lambda: 1_000_000, clock=lambda: now[0], remb=lambda: remb[0])
+    last_wait(pacer, 1)
+    remb[0] = 500_000  # fell; yet 2 Mbit/s really comes out: 8.3 kB frames at 30 fps
+    for n in range(60):
+        now[0] = 1 + n / 30
+        pacer.produced(8_333)
+        waits = [pacer.delay(1250) for _ in range(7)]
+    assert waits[-1] < 1 / 30, "paced at 1.5 x the output, not at the REMB: no backlog"
