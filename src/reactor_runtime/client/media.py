@@ -29,10 +29,22 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.rtp import RtpPacket
 from aiortc.utils import uint16_add
 
+from ..transport.aiortc_private import require
 from ..transport.trailer_reader import TrailerReader
 from .streams import Fanout
 
 log = logging.getLogger(__name__)
+
+AIORTC_PRIVATE = (
+    "JitterBuffer._origin",
+    "JitterBuffer._packets",
+    "RtpPacket._data",
+    "RTCRtpReceiver._handle_rtp_packet",
+    "RTCRtpReceiver._RTCRtpReceiver__jitter_buffer",
+)
+"""The private names of aiortc this module reads or replaces (see
+`transport.aiortc_private`)."""
+_WHERE = "client/media.py"
 
 AUDIO_RATE = 48_000
 OPUS_FRAME = 960
@@ -114,9 +126,12 @@ class MarkerJitterBuffer(JitterBuffer):
 def tune_receiver(receiver: Any, kind: str, counters: TrackCounters) -> None:
     """Count RTP payload bytes of `receiver` and, for video, release frames at markers.
 
-    Both reach into aiortc internals of this one receiver; if aiortc changes them the
-    receiver simply keeps its stock behaviour.
+    Both reach into aiortc internals of this one receiver (`AIORTC_PRIVATE`).
+
+    Raises:
+        RuntimeError: This aiortc's receiver lacks one of them (the message names it).
     """
+    require(receiver, "RTCRtpReceiver", AIORTC_PRIVATE, _WHERE)
     handle = receiver._handle_rtp_packet
 
     async def counted(packet: RtpPacket, arrival_time_ms: int) -> None:
@@ -126,7 +141,7 @@ def tune_receiver(receiver: Any, kind: str, counters: TrackCounters) -> None:
 
     receiver._handle_rtp_packet = counted
     name = "_RTCRtpReceiver__jitter_buffer"
-    if kind == "video" and isinstance(getattr(receiver, name, None), JitterBuffer):
+    if kind == "video" and isinstance(getattr(receiver, name), JitterBuffer):
         setattr(receiver, name, MarkerJitterBuffer(capacity=512, is_video=True))
 
 

@@ -25,9 +25,13 @@ from aiortc import (
 )
 from aiortc.sdp import candidate_from_sdp
 
+from .aiortc_private import require
+
 log = logging.getLogger(__name__)
 
 LOOPBACK = "127.0.0.1"
+AIORTC_PRIVATE = ("RTCIceGatherer._connection",)
+"""The private names of aiortc this module reads (see `aiortc_private`)."""
 
 
 def configuration(ice_servers: Sequence[RTCIceServer] | None) -> RTCConfiguration:
@@ -59,6 +63,7 @@ def use_host_addresses(pc: RTCPeerConnection, addresses: Iterable[str] | None = 
     """
     chosen = list(addresses) if addresses is not None else None
     for gatherer in _gatherers(pc):
+        require(gatherer, "RTCIceGatherer", AIORTC_PRIVATE, "transport/ice.py")
         connection = gatherer._connection
         if getattr(connection, "_reactor_hosts", False):
             continue

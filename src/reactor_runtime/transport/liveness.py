@@ -27,7 +27,16 @@ from typing import Any
 from aioice import stun
 from aiortc import RTCPeerConnection
 
+from .aiortc_private import require
+
 log = logging.getLogger(__name__)
+
+AIORTC_PRIVATE = (
+    "RTCIceTransport._connection",
+    "Connection._nominated",
+)
+"""The private names of aiortc (and its aioice) this module reads (see `aiortc_private`)."""
+_WHERE = "transport/liveness.py"
 
 PROBE_INTERVAL = 1.0
 """Seconds between our consent probes: one lost probe must not look like a vanish."""
@@ -130,6 +139,7 @@ class Liveness:
         found: dict[int, Any] = {}
         for dtls in transports:
             if dtls is not None:
+                require(dtls.transport, "RTCIceTransport", AIORTC_PRIVATE, _WHERE)
                 connection = dtls.transport._connection
                 found[id(connection)] = connection
         return list(found.values())
@@ -138,6 +148,7 @@ class Liveness:
         if id(connection) in self._hooked:
             return
         self._hooked.add(id(connection))
+        require(connection, "Connection", AIORTC_PRIVATE, _WHERE)
         data_received = connection.data_received
         request_received = connection.request_received
 

@@ -36,6 +36,7 @@ from typing import Any
 from aiortc.mediastreams import convert_timebase
 
 from ..protocol import FrameMetadataOut
+from .aiortc_private import require
 from .encoded import EncodedVideo
 from .encoders import VIDEO_TIME_BASE
 from .frame_metadata import FrameMetadata, FrameMetadataCounters, encode_trailer
@@ -44,6 +45,8 @@ MESSAGES_SDP_LINE = "a=x-reactor-frame-metadata-messages:1"
 """The session-level line by which an offer asks for `frameMetadata` messages."""
 HELD_MESSAGES = 4
 """Messages held while the RTP timestamp origin is unknown (before the 2nd frame)."""
+AIORTC_PRIVATE = ("RTCRtpSender._RTCRtpSender__rtp_timestamp",)
+"""The private names of aiortc this module reads (see `aiortc_private`)."""
 _RTP_TIMESTAMP = "_RTCRtpSender__rtp_timestamp"
 _WRAP = 1 << 32
 
@@ -106,7 +109,11 @@ class MetadataMessages:
         """Send the metadata of `track`'s frames through `send`; `sender` is its RTCRtpSender.
 
         `totals`, if given, counts the messages too (the session's counters).
+
+        Raises:
+            RuntimeError: This aiortc's sender keeps no last RTP timestamp where expected.
         """
+        require(sender, "RTCRtpSender", AIORTC_PRIVATE, "transport/metadata_sender.py")
         self.track = track
         self.totals = totals or FrameMetadataCounters()
         self.sender = sender
@@ -142,7 +149,7 @@ class MetadataMessages:
 
     def _origin(self) -> int | None:
         # The sender's last packet belongs to the frame packed just before this one.
-        last = getattr(self.sender, _RTP_TIMESTAMP, 0)
+        last = getattr(self.sender, _RTP_TIMESTAMP)
         if self._last_ticks is None or not last:
             return None
         return (last - self._last_ticks) % _WRAP

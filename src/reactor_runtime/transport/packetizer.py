@@ -34,12 +34,16 @@ from aiortc.codecs.h264 import H264Encoder as _AiortcH264
 from aiortc.codecs.vpx import PACKET_MAX as _AIORTC_PACKET_MAX
 from aiortc.mediastreams import convert_timebase
 
+from .aiortc_private import require
 from .encoded import EncodedVideo
 from .encoders import VIDEO_TIME_BASE
 
 PACKET_MAX = _AIORTC_PACKET_MAX
 """Largest RTP payload (bytes), aiortc's: with RTP, SRTP, UDP and IP headers a packet
 stays under the 1500-byte Ethernet MTU, even through a TURN relay."""
+AIORTC_PRIVATE = ("H264Encoder._packetize", "H264Encoder._split_bitstream")
+"""The private names of aiortc this module calls (see `aiortc_private`): aiortc's H.264
+payloader, reused as it is (checked when an `H264Packetizer` is made)."""
 PICTURE_ID_MOD = 1 << 15
 TL0PICIDX_MOD = 1 << 8
 
@@ -134,7 +138,12 @@ class H264Packetizer:
     """H.264 payloads (RFC 6184, aiortc's STAP-A/FU-A split) for one viewer."""
 
     def __init__(self, trailer: Trailer | None = None) -> None:
-        """A packetizer appending `trailer`'s bytes to each frame's bitstream, if given."""
+        """A packetizer appending `trailer`'s bytes to each frame's bitstream, if given.
+
+        Raises:
+            RuntimeError: This aiortc's H.264 payloader lacks a name in `AIORTC_PRIVATE`.
+        """
+        require(_AiortcH264, "H264Encoder", AIORTC_PRIVATE, "transport/packetizer.py")
         self.trailer = trailer
         self.frames = 0
 

@@ -38,7 +38,14 @@ from typing import Any
 from aiortc import RTCRtpSender
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 
+from .aiortc_private import require
 from .encoders import AUDIO_RATE
+
+AIORTC_PRIVATE = (
+    "RTCRtpSender._RTCRtpSender__ntp_timestamp",
+    "RTCRtpSender._next_encoded_frame",
+)
+"""The private names of aiortc this module overrides (see `aiortc_private`)."""
 
 NTP_UNIX_OFFSET = 2_208_988_800
 """Seconds from the NTP epoch (1900) to the Unix epoch (1970)."""
@@ -147,7 +154,11 @@ def sync_sender(sender: RTCRtpSender, clock: MediaClock, kind: str) -> None:
         sender: A sender aiortc created (e.g. `transceiver.sender`).
         clock: The hub's media clock.
         kind: "video" or "audio".
+
+    Raises:
+        RuntimeError: This aiortc's sender lacks a name in `AIORTC_PRIVATE` (named).
     """
+    require(sender, "RTCRtpSender", AIORTC_PRIVATE, "transport/rtcp_sync.py")
     rate = VIDEO_RATE if kind == "video" else AUDIO_RATE
     # aiortc builds senders inside addTransceiver and offers no factory hook; the
     # subclass adds no state of its own to the instance layout, so swapping is safe.

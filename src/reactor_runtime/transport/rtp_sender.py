@@ -21,8 +21,9 @@ spread out. `install_packetizer` puts our `packetizer.Vp8Packetizer`/`H264Packet
 where aiortc keeps its encoder object, so each frame is described and split by us
 (aiortc's VP8 packetizer writes no temporal layer ids). Everything else aiortc does
 is left as it is.
-`tests/transport/test_rtp_sender.py` pins each behaviour, so an aiortc upgrade
-that moves these private names fails there and nowhere else.
+`tests/transport/test_rtp_sender.py` pins each behaviour; the private names relied on
+are declared in `AIORTC_PRIVATE` and checked (`aiortc_private.require`) before any is
+touched, so an aiortc upgrade that moves one fails there, by name.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ from aiortc.rtp import (
 )
 from aiortc.utils import uint16_add
 
+from .aiortc_private import require
 from .header_extensions import abs_send_time_id
 from .pacing import PacedTransport, Pacer
 
@@ -71,15 +73,23 @@ repeat of a packet already on its way only queues more in front of it (a
 retransmission storm on a congested link), so one resend per round trip at most."""
 
 _SEQ_MOD = 1 << 16
-# The private names of RTCRtpSender this module reads or replaces.
-_PRIVATE = (
-    "_RTCRtpSender__rtp_history",
-    "_RTCRtpSender__rtx_payload_type",
-    "_RTCRtpSender__rtx_sequence_number",
-    "_RTCRtpSender__rtp_header_extensions_map",
-    "_RTCRtpSender__rtt",
-    "_RTCRtpSender__transport",
+AIORTC_PRIVATE = (
+    "RTCRtpSender._RTCRtpSender__encoder",
+    "RTCRtpSender._RTCRtpSender__rtp_history",
+    "RTCRtpSender._RTCRtpSender__rtx_payload_type",
+    "RTCRtpSender._RTCRtpSender__rtx_sequence_number",
+    "RTCRtpSender._RTCRtpSender__rtp_header_extensions_map",
+    "RTCRtpSender._RTCRtpSender__rtt",
+    "RTCRtpSender._RTCRtpSender__transport",
+    "RTCRtpSender._handle_rtcp_packet",
+    "RTCRtpSender._retransmit",
+    "RTCRtpSender._send_keyframe",
+    "RTCRtpSender._ssrc",
+    "RTCRtpSender._rtx_ssrc",
+    "RTCDtlsTransport._send_rtp",
 )
+"""The private names of aiortc this module reads or replaces (see `aiortc_private`)."""
+_WHERE = "transport/rtp_sender.py"
 
 
 @dataclass
@@ -226,12 +236,8 @@ class SenderBridge:
             RuntimeError: This aiortc's `RTCRtpSender` lacks a private name the bridge
                 relies on (an upgrade moved it); the message names it.
         """
-        missing = [name for name in _PRIVATE if not hasattr(self.sender, name)]
-        if missing:
-            raise RuntimeError(
-                f"aiortc's RTCRtpSender has no {', '.join(missing)}: "
-                "transport/rtp_sender.py must follow this aiortc version"
-            )
+        require(self.sender, "RTCRtpSender", AIORTC_PRIVATE, _WHERE)
+        require(self.sender.transport, "RTCDtlsTransport", AIORTC_PRIVATE, _WHERE)
         sender: Any = self.sender
         self._aiortc_handle = sender._handle_rtcp_packet
         sender._RTCRtpSender__rtp_history = self.history
@@ -345,11 +351,7 @@ def install_packetizer(sender: RTCRtpSender, packetizer: Any) -> None:
         RuntimeError: This aiortc's sender has no such attribute, or already made its own
             encoder object (the message names the attribute).
     """
-    if not hasattr(sender, _ENCODER):
-        raise RuntimeError(
-            f"aiortc's RTCRtpSender has no {_ENCODER}: "
-            "transport/rtp_sender.py must follow this aiortc version"
-        )
+    require(sender, "RTCRtpSender", (f"RTCRtpSender.{_ENCODER}",), _WHERE)
     if getattr(sender, _ENCODER) is not None:
         raise RuntimeError(f"RTCRtpSender.{_ENCODER} is already set: install before send()")
     setattr(sender, _ENCODER, packetizer)

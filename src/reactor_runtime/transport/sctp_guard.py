@@ -22,9 +22,19 @@ from typing import Any
 from aiortc import RTCDataChannel
 from aiortc.rtcsctptransport import WEBRTC_STRING, DataChunk, RTCSctpTransport, tsn_plus_one
 
+from .aiortc_private import require
 from .limits import ChannelCounters, ChannelLimits, TokenBucket
 
 log = logging.getLogger(__name__)
+
+AIORTC_PRIVATE = (
+    "RTCSctpTransport._data_channel_receive",
+    "RTCSctpTransport._receive_data_chunk",
+    "RTCSctpTransport._advertised_rwnd",
+    "RTCSctpTransport._data_channels",
+    "RTCSctpTransport._last_received_tsn",
+)
+"""The private names of aiortc this module reads or replaces (see `aiortc_private`)."""
 
 
 def guard_sctp(
@@ -41,9 +51,13 @@ def guard_sctp(
     aiortc already holds `limits.max_sctp_backlog` bytes of unfinished messages, unless
     it is the very chunk the association waits for (that one may complete what is held);
     past twice the limit, every chunk is refused (a message that never ends cannot grow).
+
+    Raises:
+        RuntimeError: This aiortc's association lacks a name in `AIORTC_PRIVATE` (named).
     """
     if getattr(sctp, "_reactor_guarded", False):
         return
+    require(sctp, "RTCSctpTransport", AIORTC_PRIVATE, "transport/sctp_guard.py")
     limits = limits or ChannelLimits()
     counters = counters or ChannelCounters()
     original = sctp._data_channel_receive

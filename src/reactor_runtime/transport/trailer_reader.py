@@ -1,11 +1,10 @@
 """Reading frame-metadata trailers off one aiortc video receiver, before it decodes.
 
-aiortc reassembles a video frame in its receiver's jitter buffer and puts it, as a
-`JitterFrame` (payload, RTP timestamp counted from the track's first frame), on its
-decoder thread's queue; the decoded picture keeps that timestamp as its `pts`.
-`TrailerReader.install` wraps that queue's `put` on one receiver so every frame loses
-its trailer (see `frame_metadata`) before the decoder sees it, and the trailer's
-metadata is kept by timestamp until the decoded picture asks for it (`take`).
+`TrailerReader.install` makes one receiver's completed frames lose their trailer (see
+`frame_metadata`) before the decoder sees them (`rtp_receiver.filter_frames`, the one
+place that bends aiortc's receiver); the trailer's metadata is kept by the frame's RTP
+timestamp, which the decoded picture keeps as its `pts`, until the picture asks for
+it (`take`).
 
 Used on both ends of a connection that declared `a=x-reactor-frame-metadata:1`: the
 runtime reading a client's tracks, and our client reading the runtime's.
@@ -26,31 +25,13 @@ from .frame_metadata import (
     TrailerError,
     split_trailer,
 )
+from .rtp_receiver import filter_frames
 
 log = logging.getLogger(__name__)
 
 KEEP = 64
 """Trailers kept waiting for their decoded picture: ~2 s of 30 fps. A frame the
 decoder drops (undecodable, skipped) leaves its entry behind until it ages out."""
-_DECODER_QUEUE = "_RTCRtpReceiver__decoder_queue"
-
-
-class _StrippingQueue:
-    """Stands in for a receiver's decoder queue: strips each frame, then queues it."""
-
-    def __init__(self, inner: Any, reader: TrailerReader) -> None:
-        self._inner = inner
-        self._reader = reader
-
-    def put(self, item: Any) -> None:
-        if item is not None:
-            frame = item[1]
-            frame.data = self._reader.strip(frame.data, frame.timestamp)
-        self._inner.put(item)
-
-    def __getattr__(self, name: str) -> Any:
-        # The decoder thread may hold either object: both read the one real queue.
-        return getattr(self._inner, name)
 
 
 class TrailerReader:
@@ -82,15 +63,10 @@ class TrailerReader:
         """Strip trailers off `receiver`'s completed frames from now on.
 
         Raises:
-            RuntimeError: This aiortc's receiver has no jitter buffer where expected.
+            RuntimeError: This aiortc's receiver has no decoder queue where expected
+                (`rtp_receiver.filter_frames`).
         """
-        queue = getattr(receiver, _DECODER_QUEUE, None)
-        if queue is None or not callable(getattr(queue, "put", None)):
-            raise RuntimeError(
-                f"aiortc's RTCRtpReceiver has no {_DECODER_QUEUE}: frame metadata of "
-                f"track {self.name!r} cannot be read with this aiortc version"
-            )
-        setattr(receiver, _DECODER_QUEUE, _StrippingQueue(queue, self))
+        filter_frames(receiver, self.strip)
 
     def strip(self, data: bytes, timestamp: int) -> bytes:
         """The codec payload of one received frame; its metadata is kept for `take`."""
