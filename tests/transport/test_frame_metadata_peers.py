@@ -14,7 +14,9 @@ import numpy as np
 import pytest
 
 from reactor_runtime import Output, ReactorModel, TrackPayload, Video
+from reactor_runtime.server.metrics import media_metrics
 from reactor_runtime.session import Session
+from reactor_runtime.transport import MediaHub
 from reactor_runtime.transport.frame_metadata import SDP_LINE, with_declaration
 from reactor_runtime.transport.metadata_sender import MESSAGES_SDP_LINE
 from reactor_runtime.transport.trailer_reader import TrailerReader
@@ -128,3 +130,31 @@ async def test_a_page_that_asks_gets_each_frame_s_tag_under_its_rtp_timestamp(
     matched = [t for t in tags if t["rtp_timestamp"] in levels]
     assert len(matched) >= 5
     assert hub.stats()["frame_metadata"]["messages_sent"] >= len(tags)
+
+
+async def test_an_h264_viewer_that_declared_trailers_gets_none_and_each_is_counted_dropped(
+    session, make_peer, make_client
+):
+    h264_hub = MediaHub(session, video_codec="h264")
+    h264_hub.start()
+    try:
+        client = make_client(outputs=(("main_video", "video"),))
+        answer, reader = await connect(client, make_peer(family="v1", hub=h264_hub), SDP_LINE)
+        assert "H264" in answer
+        frames = list(await client.wait_frames("main_video", 10))
+        # The pictures are intact (nothing appended to the last NAL unit): flat gray.
+        pictures = [f.to_ndarray(format="rgb24") for f in frames]
+        assert all(p.std() < 4 and 36 <= p.mean() <= 204 for p in pictures)
+        assert reader.stats() == {"received": 0, "dropped": 0}
+        counters = h264_hub.stats()["frame_metadata"]
+        assert counters["trailers_sent"] == 0
+        assert counters["trailers_dropped_h264"] >= len(frames)
+        exposed = {
+            sample.labels["event"]: sample.value
+            for family in media_metrics(h264_hub.stats())
+            if family.name == "reactor_frame_metadata"
+            for sample in family.samples
+        }
+        assert exposed["trailers_dropped_h264"] >= len(frames)
+    finally:
+        h264_hub.stop()

@@ -57,6 +57,8 @@ class FrameMetadataCounters:
         trailers_received: Frames from viewers that came with a trailer.
         trailers_dropped: Trailers from viewers whose metadata was dropped
             (malformed, or over the size limit).
+        trailers_dropped_h264: Frames sent without their trailer to viewers that
+            declared trailers but receive H.264 (see `metadata_sender.H264Trailers`).
     """
 
     trailers_sent: int = 0
@@ -64,6 +66,7 @@ class FrameMetadataCounters:
     messages_dropped: int = 0
     trailers_received: int = 0
     trailers_dropped: int = 0
+    trailers_dropped_h264: int = 0
 
     def as_dict(self) -> dict[str, int]:
         """The counters as a plain dict."""

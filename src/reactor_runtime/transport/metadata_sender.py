@@ -8,6 +8,9 @@ just before its packets are made (see `OutboundTrack.attach_sender`):
   its VP8 payload. Every frame gets one: `frame_id` counts the frames this viewer
   was sent (from 1), `capture_time_us` is the frame's presentation time on the
   session's media timeline, and `user_data` the model's metadata if it gave some.
+- `H264Trailers`, for viewers that declared trailers but negotiated H.264: appends
+  nothing and counts each frame as a dropped trailer (bytes after the last NAL unit
+  would be read as part of it by a decoder that does not strip them).
 - `MetadataMessages`, for viewers whose offer declared
   `a=x-reactor-frame-metadata-messages:1` (our page, which cannot read trailers):
   appends nothing (the frame stays byte-identical) and sends a `frameMetadata`
@@ -88,6 +91,35 @@ class TrailerWriter:
     def stats(self) -> dict[str, int]:
         """Counters of this viewer's trailers."""
         return {"trailers": self.frames, "tagged": self.tagged}
+
+
+class H264Trailers:
+    """No trailer for the H.264 frames of a viewer that declared trailers (a `packetizer.Trailer`).
+
+    A trailer is appended to the frame's bitstream; after H.264's last NAL unit it
+    would be read as part of that unit (a corrupt slice) by any decoder that does not
+    strip it first, and a viewer that declared trailers may still hand H.264 frames to
+    one. So the frame goes out unchanged and its trailer is counted as dropped
+    (`FrameMetadataCounters.trailers_dropped_h264`).
+
+    Attributes:
+        dropped: Frames sent without their trailer.
+    """
+
+    def __init__(self, totals: FrameMetadataCounters | None = None) -> None:
+        """Count the frames; `totals`, if given, counts them too (the session's counters)."""
+        self.dropped = 0
+        self.totals = totals
+
+    def __call__(self, frame: EncodedVideo) -> None:
+        """Append nothing to `frame`; count its trailer as dropped."""
+        self.dropped += 1
+        if self.totals is not None:
+            self.totals.trailers_dropped_h264 += 1
+
+    def stats(self) -> dict[str, int]:
+        """Counters of this viewer's trailers."""
+        return {"trailers": 0, "trailers_dropped_h264": self.dropped}
 
 
 class MetadataMessages:

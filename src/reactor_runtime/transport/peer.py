@@ -35,7 +35,7 @@ from .ice import (
 )
 from .limits import ChannelCounters, ChannelLimits
 from .liveness import Liveness, LivenessSettings
-from .metadata_sender import MESSAGES_SDP_LINE, MetadataMessages, TrailerWriter
+from .metadata_sender import MESSAGES_SDP_LINE, H264Trailers, MetadataMessages, TrailerWriter
 from .offer import MappedTrack, OfferPlan, codec_preferences, negotiated_codecs, plan_offer
 from .rtcp_sync import sync_sender
 from .sctp_guard import guard_sctp
@@ -113,7 +113,7 @@ class ViewerPeer:
         """Whether the viewer's offer declared frame-metadata trailers (and we echoed it)."""
         self.metadata_messages = False
         """Whether it asked for `frameMetadata` messages instead (our page)."""
-        self._metadata_senders: dict[str, TrailerWriter | MetadataMessages] = {}
+        self._metadata_senders: dict[str, TrailerWriter | H264Trailers | MetadataMessages] = {}
         self._answered = False
         self._pending: list[dict[str, Any]] = []
         self._seen: set[tuple[Any, ...]] = set()
@@ -267,15 +267,22 @@ class ViewerPeer:
 
     def _metadata_sender(
         self, track: MappedTrack, transceiver: Any
-    ) -> TrailerWriter | MetadataMessages | None:
-        """How this viewer gets the frames' metadata, if it asked (after `bind`)."""
-        sender: TrailerWriter | MetadataMessages | None = None
+    ) -> TrailerWriter | H264Trailers | MetadataMessages | None:
+        """How this viewer gets the frames' metadata, if it asked (after `bind`).
+
+        Trailers go on VP8 frames only: a viewer that declared them but receives H.264
+        gets none, each frame counted as a dropped trailer (`H264Trailers`), unless it
+        also asked for messages.
+        """
+        sender: TrailerWriter | H264Trailers | MetadataMessages | None = None
         if self.frame_metadata and self.outbound[track.name].codec == "vp8":
             sender = TrailerWriter(self.hub.frame_metadata)
         elif self.metadata_messages:
             sender = MetadataMessages(
                 track.name, transceiver.sender, self.router.send, self.hub.frame_metadata
             )
+        elif self.frame_metadata:
+            sender = H264Trailers(self.hub.frame_metadata)
         if sender is not None:
             self._metadata_senders[track.name] = sender
         return sender
