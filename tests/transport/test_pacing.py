@@ -1,15 +1,39 @@
-"""The pacer's rate once the viewer's REMB has fallen, on a moved clock."""
+"""The pacer's rate and bursts by what the viewer's REMB says of its path, on a moved clock."""
 
 from __future__ import annotations
 
 import pytest
 
-from reactor_runtime.transport.pacing import LINK_FACTOR, PACE_FACTOR, Pacer
+from reactor_runtime.transport.pacing import (
+    BURST_SECONDS,
+    CLEAR_BURST_SECONDS,
+    LINK_FACTOR,
+    PACE_FACTOR,
+    Pacer,
+)
+
+
+def waits(pacer: Pacer, packets: int, size: int = 1250) -> list[float]:
+    """The waits of `packets` booked back to back."""
+    return [pacer.delay(size) for _ in range(packets)]
 
 
 def last_wait(pacer: Pacer, packets: int, size: int = 1250) -> float:
     """The wait of the last of `packets` booked back to back (the pace they leave at)."""
-    return [pacer.delay(size) for _ in range(packets)][-1]
+    return waits(pacer, packets, size)[-1]
+
+
+def test_a_clear_path_takes_a_whole_frame_at_once_and_a_congested_one_5_ms_of_it():
+    now, remb = [0.0], [None]
+    pacer = Pacer(lambda: 1_000_000, clock=lambda: now[0], remb=lambda: remb[0])
+    # 10 kbit packets paced at 2.5 Mbit/s: 4 ms each.
+    assert waits(pacer, 8).count(0.0) == 2, "no REMB yet: 5 ms bursts"
+    remb[0], now[0] = 2_000_000, 1.0
+    clear = waits(pacer, 8)
+    assert clear[:5] == [0.0] * 5 and clear[-1] > CLEAR_BURST_SECONDS, "20 ms bursts"
+    remb[0], now[0] = 1_000_000, 2.0  # fell: congested, and paced at 1.2 Mbit/s
+    congested = waits(pacer, 8)  # 8.3 ms a packet: only the first leaves at once
+    assert congested.count(0.0) == 1 and congested[1] > BURST_SECONDS
 
 
 def test_a_remb_that_never_fell_leaves_the_pace_at_two_and_a_half_times_the_rate():

@@ -10,7 +10,9 @@ its target rate; `Pacer` does the same for one sender: each packet waits until t
 bytes before it have left at `PACE_FACTOR` x the stream's current rate.
 
 Once the viewer's REMB has fallen (its estimator saw the path congested), the pace is
-also held under `LINK_FACTOR` x that REMB, near what the bottleneck carries.
+also held under `LINK_FACTOR` x that REMB, near what the bottleneck carries; while
+the viewer's REMB has never fallen, packets leave in bursts of up to
+`CLEAR_BURST_SECONDS` of pace (a whole average frame at once) instead of 5 ms.
 
 `PacedTransport` sits between aiortc's sender and its DTLS transport, so it sees each
 packet serialized but not yet encrypted. After the wait it writes the packet's
@@ -37,6 +39,12 @@ the estimate has found."""
 BURST_SECONDS = 0.005
 """Packets that fit in this much time at the pacing rate leave together (the
 granularity of the event loop's timers)."""
+CLEAR_BURST_SECONDS = 0.02
+"""The same once the viewer has sent REMB and it never fell (no queue seen on its
+path): an average frame, 0.4 of a frame interval at the pace, leaves at once instead
+of over ~13 ms. Measured at 720p30, 50 ms RTT, video-only Chromium (two A/B pairs):
+emit -> displayed p50 59-62 -> 42 ms, p95 96-101 -> 76-92 ms. Behind a congested
+link `BURST_SECONDS` holds (20 ms bursts there drop more at the router's queue)."""
 OUTPUT_WINDOW = 1.0
 """Seconds of encoded bytes the pacer measures the stream's actual rate over."""
 OUTPUT_MARGIN = 1.5
@@ -112,7 +120,11 @@ class Pacer:
             start = now + MAX_DELAY
         self._free_at = start + size * 8 / rate
         wait = start - now
-        return wait if wait > BURST_SECONDS else 0.0
+        return wait if wait > self._burst() else 0.0
+
+    def _burst(self) -> float:
+        clear = self._last_remb is not None and not self.link_bound
+        return CLEAR_BURST_SECONDS if clear else BURST_SECONDS
 
     def _pace(self, target: int) -> float:
         pace = target * PACE_FACTOR
