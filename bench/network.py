@@ -38,13 +38,20 @@ from typing import Any
 
 from common import pct, serve, table, wait_quiet, write_result
 from latency import WATCH, chromium_unavailable
-from network_report import first_above, first_run_under, freeze_gaps, rows, summarise_all
+from network_report import (
+    first_above,
+    first_run_under,
+    freeze_gaps,
+    gauge_series,
+    rows,
+    sent_series,
+    summarise_all,
+)
 from serve import playout_delay_env
 
 WIDTH, HEIGHT, CODEC = 1280, 720, "vp8"
 SOLO_S = 10.0
 """Seconds our client watches alone before Chromium joins (two_viewers)."""
-ENCODED = "reactor_video_encoded_bytes_total"
 _DRAW = "g.drawImage(video, 0, 0, 512, 16, 0, 0, 512, 16)"
 assert _DRAW in WATCH, "latency.WATCH changed: SCALED_WATCH must follow it"
 SCALED_WATCH = WATCH.replace(
@@ -193,30 +200,6 @@ def goto(page: Any, url: str, attempts: int = 3) -> None:
             if "ERR_NETWORK_CHANGED" not in str(exc) or attempt == attempts - 1:
                 raise
             page.wait_for_timeout(500)
-
-
-def sent_series(metrics: list[dict[str, float]], start: float, end: float) -> list[float]:
-    """The runtime's encoded video Mbit/s, per second of the run (all codecs)."""
-    points = [
-        (m["t"] / 1000, sum(v for k, v in m.items() if k.startswith(ENCODED)))
-        for m in metrics
-        if start - 1 <= m["t"] / 1000 <= end + 1
-    ]
-    return [
-        (b - a) * 8 / (tb - ta) / 1e6 for (ta, a), (tb, b) in itertools.pairwise(points) if tb > ta
-    ]
-
-
-def gauge_series(
-    metrics: list[dict[str, float]], name: str, start: float, end: float, unit: float = 1e6
-) -> list:
-    """A gauge of the runtime's (its samples whose name and labels start with `name`,
-    summed) in `unit`s (Mbit/s by default), per sample of the run."""
-    return [
-        round(sum(v for k, v in m.items() if k.startswith(name)) / unit, 2)
-        for m in metrics
-        if start <= m["t"] / 1000 <= end
-    ]
 
 
 def viewer_figures(

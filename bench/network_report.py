@@ -3,16 +3,19 @@
 `summarise` reduces a scenario's runs (viewer 0, and viewer 1 of `two_viewers`) to
 medians and derived figures (steady sent rate, p95 growth, freezes per minute, p95
 over the reference); `rows` prints them next to `TARGETS`. The per-run figures
-(`freeze_gaps`, `first_run_under`, `first_above`) live here too, shared with
-`network.py`'s `viewer_figures`.
+(`freeze_gaps`, `first_run_under`, `first_above`, and the runtime's per-second
+`sent_series`/`gauge_series` read from /metrics samples) live here too, used by
+`network.py`'s `run_once` and `viewer_figures`.
 """
 
 from __future__ import annotations
 
+import itertools
 import statistics
 from collections.abc import Iterable
 from typing import Any
 
+ENCODED = "reactor_video_encoded_bytes_total"
 FREEZE_S = 0.183
 """A gap between presented frames longer than this is a freeze: WebRTC stats' rule,
 max(3 x frame duration, frame duration + 150 ms), at 30 fps."""
@@ -141,3 +144,27 @@ def rows(summaries: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
             out.append({"scenario": name, "figure": key, "measured": measured, "target": target,
                         "result": "pass" if ok else "FAIL"})  # fmt: skip
     return out
+
+
+def sent_series(metrics: list[dict[str, float]], start: float, end: float) -> list[float]:
+    """The runtime's encoded video Mbit/s, per second of the run (all codecs)."""
+    points = [
+        (m["t"] / 1000, sum(v for k, v in m.items() if k.startswith(ENCODED)))
+        for m in metrics
+        if start - 1 <= m["t"] / 1000 <= end + 1
+    ]
+    return [
+        (b - a) * 8 / (tb - ta) / 1e6 for (ta, a), (tb, b) in itertools.pairwise(points) if tb > ta
+    ]
+
+
+def gauge_series(
+    metrics: list[dict[str, float]], name: str, start: float, end: float, unit: float = 1e6
+) -> list:
+    """A gauge of the runtime's (its samples whose name and labels start with `name`,
+    summed) in `unit`s (Mbit/s by default), per sample of the run."""
+    return [
+        round(sum(v for k, v in m.items() if k.startswith(name)) / unit, 2)
+        for m in metrics
+        if start <= m["t"] / 1000 <= end
+    ]
