@@ -31,6 +31,7 @@ from .media.pacer import Pacer, Sink
 from .messages import ModelMessage
 from .model import ReactorModel, declared_tracks
 from .model_thread import ModelThread
+from .tracks import MAX_FRAME_METADATA
 from .upload_store import UploadStore, resolve_uploads
 
 log = logging.getLogger(__name__)
@@ -57,12 +58,23 @@ class Session:
         config: dict[str, Any] | None = None,
         name: str | None = None,
         config_path: Path | None = None,
+        max_frame_metadata: int = MAX_FRAME_METADATA,
     ) -> None:
         """Prepare a session for `model_class`; nothing runs until `start()`.
 
         `config` is what a `load(config: dict)` receives; `config_path` (default:
         `config.path` of a `Config`) what a `load(config_path: Path | None)` does.
+        `max_frame_metadata` bounds one video frame's metadata, in bytes once encoded
+        (`emit` refuses more; `reactor run --max-frame-metadata`).
+
+        Raises:
+            ValueError: `max_frame_metadata` is below 1 (names it and the value).
         """
+        if isinstance(max_frame_metadata, bool) or not (
+            isinstance(max_frame_metadata, int) and max_frame_metadata >= 1
+        ):
+            raise ValueError(f"max_frame_metadata: expected bytes >= 1, got {max_frame_metadata!r}")
+        self.max_frame_metadata = max_frame_metadata
         self.model_class = model_class
         self.config = dict(config or {})
         self.config_path = config_path or getattr(config, "path", None)
@@ -131,7 +143,11 @@ class Session:
         for holder in input_holders(self.model_class):
             setattr(model, holder, self.inputs)
         model._emitter = Emitter(
-            self.output_tracks, self.buffer, lambda: bool(self.viewers), self._from_model
+            self.output_tracks,
+            self.buffer,
+            lambda: bool(self.viewers),
+            self._from_model,
+            self.max_frame_metadata,
         )
         call_load(model, self.config, self.config_path)
         return model

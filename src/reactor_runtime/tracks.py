@@ -275,7 +275,7 @@ def _encode_metadata(track: str, value: Any, limit: int) -> bytes:
     if len(encoded) > limit:
         raise ValueError(
             f"track '{track}': frame metadata is {len(encoded)} bytes encoded, over the "
-            f"limit of {limit} (MAX_FRAME_METADATA)"
+            f"limit of {limit} (MAX_FRAME_METADATA, reactor run --max-frame-metadata)"
         )
     return encoded
 

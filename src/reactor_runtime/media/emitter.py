@@ -11,7 +11,15 @@ from typing import Any
 
 import numpy as np
 
-from ..tracks import TRANSPORT_SAMPLE_RATE, Audio, Output, TrackPayload, TrackSpec, Video
+from ..tracks import (
+    MAX_FRAME_METADATA,
+    TRANSPORT_SAMPLE_RATE,
+    Audio,
+    Output,
+    TrackPayload,
+    TrackSpec,
+    Video,
+)
 from .av_split import split_emit
 from .output_buffer import OutputBuffer
 from .resample import StreamResampler
@@ -30,8 +38,13 @@ class Emitter:
         buffer: OutputBuffer,
         has_viewer: Callable[[], bool],
         deliver_message: Callable[[str, dict[str, Any]], None],
+        max_frame_metadata: int = MAX_FRAME_METADATA,
     ) -> None:
-        """Serve the declared output `tracks` into `buffer`."""
+        """Serve the declared output `tracks` into `buffer`.
+
+        A video frame's metadata may be at most `max_frame_metadata` bytes once encoded.
+        """
+        self.max_frame_metadata = max_frame_metadata
         self.tracks = {t.name: t for t in tracks}
         self.buffer = buffer
         self.has_viewer = has_viewer
@@ -80,7 +93,7 @@ class Emitter:
                 audio[field.name] = kind.validate(field.name, payload)
             if wrapped is not None:
                 frames = video[field.name].shape[0] if field.name in video else 1
-                encoded = wrapped.encode(field.name, kind, frames)
+                encoded = wrapped.encode(field.name, kind, frames, self.max_frame_metadata)
                 if encoded is not None:
                     metadata[field.name] = encoded
         sizes = {name: arr.shape[0] for name, arr in video.items()}

@@ -29,6 +29,8 @@ from .exposure import add_arguments as add_access_arguments
 from .ice import IceConfigError, parse_ice_servers
 from .limit_options import add_arguments as add_limit_arguments
 from .limit_options import from_args as limits_from_args
+from .media_options import add_arguments as add_media_arguments
+from .media_options import from_args as media_options
 from .peer_options import add_arguments as add_peer_arguments
 from .peer_options import from_args as peer_options
 from .rate_options import add_arguments as add_rate_arguments
@@ -97,6 +99,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_limit_arguments(parser)
     add_peer_arguments(parser)
     add_rate_arguments(parser)
+    add_media_arguments(parser)
     add_replica_arguments(parser)
 
 
@@ -286,7 +289,16 @@ def main(args: argparse.Namespace) -> int:
             ice_text = os.environ.get("REACTOR_ICE_SERVERS")
         ice_servers = parse_ice_servers(ice_text)
         try:
-            session = Session(project.model_class, project.config, project.name)
+            media = media_options(args)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+        try:
+            session = Session(
+                project.model_class,
+                project.config,
+                project.name,
+                max_frame_metadata=media.max_frame_metadata,
+            )
         except TypeError as exc:
             raise UsageError(str(exc)) from None
         exposure = Exposure.from_args(args)
@@ -319,6 +331,7 @@ def main(args: argparse.Namespace) -> int:
         public_ip=args.public_ip,
         **peer,
         **rates,
+        **media.runtime_options(),
     )
     replica = Replica(runtime, drain_timeout=args.drain_timeout)
     try:

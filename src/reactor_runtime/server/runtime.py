@@ -71,6 +71,8 @@ class Runtime:
         liveness: LivenessSettings | None = None,
         min_bitrate: int | None = None,
         max_bitrate: int | None = None,
+        max_trailer: int | None = None,
+        temporal_layers: int | None = None,
     ) -> None:
         """Prepare a runtime for `session`; the model loads on `begin_loading()`.
 
@@ -92,6 +94,9 @@ class Runtime:
             min_bitrate: lowest video rate (bit/s) viewers' estimates may lead to
                 (default: `transport.rate_control.DEFAULT_MIN_BITRATE`).
             max_bitrate: highest video rate (bit/s) of any stream (default: 10 Mbit/s).
+            max_trailer: largest frame-metadata trailer (bytes) read off a viewer's video
+                (default: `transport.frame_metadata.MAX_TRAILER`).
+            temporal_layers: VP8 temporal layers of the hub's streams, 1 or 2 (default 2).
         """
         self.session = session
         self.model_name = model_name or session.name
@@ -105,9 +110,13 @@ class Runtime:
         self.public_ip = public_ip
         self.channel_limits = channel_limits
         self.liveness = liveness
-        self.hub_options = {
-            k: v for k, v in (("min_bitrate", min_bitrate), ("max_bitrate", max_bitrate)) if v
+        hub_options = {
+            "min_bitrate": min_bitrate,
+            "max_bitrate": max_bitrate,
+            "temporal_layers": temporal_layers,
         }
+        self.hub_options = {k: v for k, v in hub_options.items() if v}
+        self.max_trailer = max_trailer
         self.channel_counters: ChannelCounters | None = None
         self._session_id = NIL_SESSION_ID
         self.hub: Any = None
@@ -160,6 +169,7 @@ class Runtime:
             "channel_limits": self.channel_limits,
             "channel_counters": self.channel_counters,
             "liveness": self.liveness,
+            **({"max_trailer": self.max_trailer} if self.max_trailer else {}),
         }
 
     async def wait_loaded(self) -> None:

@@ -149,7 +149,7 @@ def split_trailer(
     if length > max_trailer:
         raise TrailerError(
             f"frame metadata of {length} bytes is over the limit of {max_trailer} bytes "
-            "(MAX_TRAILER)",
+            "(MAX_TRAILER, reactor run --max-trailer)",
             payload,
         )
     try:

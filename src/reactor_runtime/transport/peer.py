@@ -24,7 +24,7 @@ from aiortc import RTCIceServer, RTCPeerConnection, RTCSessionDescription
 
 from ..protocol import ModelOut, RuntimeNotice, SessionEnded
 from .datachannel import ChannelRouter
-from .frame_metadata import offer_declares, with_declaration
+from .frame_metadata import MAX_TRAILER, offer_declares, with_declaration
 from .header_extensions import negotiate_playout_delay
 from .ice import (
     candidate_key,
@@ -76,6 +76,7 @@ class ViewerPeer:
         liveness: LivenessSettings | None = None,
         channel_limits: ChannelLimits | None = None,
         channel_counters: ChannelCounters | None = None,
+        max_trailer: int = MAX_TRAILER,
     ) -> None:
         """Prepare a peer; nothing happens on the network until `answer()`.
 
@@ -92,12 +93,15 @@ class ViewerPeer:
             liveness: How fast a silent viewer is declared gone (default: 4 s).
             channel_limits: Bounds on what the viewer's data channels take in and hold.
             channel_counters: Where refusals and drops are counted (shared by a runtime).
+            max_trailer: Largest frame-metadata trailer (bytes) read off the viewer's
+                video; larger ones are dropped and counted (`reactor run --max-trailer`).
         """
         self.session = session
         self.hub = hub
         self.viewer_id = viewer_id
         self.on_closed = on_closed
         self.host_addresses = host_addresses
+        self.max_trailer = max_trailer
         self.state: PeerState = "new"
         self.pc = RTCPeerConnection(configuration(ice_servers))
         self.router = ChannelRouter(
@@ -295,7 +299,7 @@ class ViewerPeer:
         channels = getattr(spec.type, "channels", 1)
         trailers = None
         if self.frame_metadata and track.kind == "video":
-            trailers = TrailerReader(track.name, totals=self.hub.frame_metadata)
+            trailers = TrailerReader(track.name, self.max_trailer, self.hub.frame_metadata)
             trailers.install(transceiver.receiver)
         reader = InputReader(
             self.session, self.hub, self.viewer_id, track.name, remote, channels, trailers
