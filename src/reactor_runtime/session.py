@@ -187,10 +187,13 @@ class Session:
         Viewers still connected then leave without `@disconnected` hooks. `stop()`
         ends the session; a no-op when none is live.
         """
-        if self.session_live and self._thread.alive:
-            self.session_live = False
-            await self._on_model(self._session_boundary(begin=False), timeout=HOOK_WAIT)
-        self.uploads.clear()
+        try:
+            if self.session_live and self._thread.alive:
+                self.session_live = False
+                await self._on_model(self._session_boundary(begin=False), timeout=HOOK_WAIT)
+        finally:
+            # Even when the hooks fail or the wait is cancelled: the files must go.
+            self.uploads.clear()
 
     async def _session_boundary(self, begin: bool) -> None:
         model = self.model

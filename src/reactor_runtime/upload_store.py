@@ -8,6 +8,13 @@ notices name an upload by its id; `fetch` hands it to the model as an
 `UploadedFile`, waiting a bounded time for bytes still on their way (a client
 may send the command while its upload is in flight). `clear` deletes every file.
 
+The folder must not outlive its session on an operator's disk, whatever ends it:
+`clear` at session end; a store dropped without `clear`, or a process exiting
+without ending its session, deletes it then (a `weakref.finalize`, run at exit too);
+a process killed outright cannot, so its folder is named with its pid
+(`reactor-uploads-<pid>-*`) and the next store this machine makes deletes the folders
+of pids no longer running (`sweep_orphans`).
+
 The store belongs to one event loop (the caller's, see `Session`); its bounds
 are the `max_upload*` fields of `server.limits.Limits`.
 """
@@ -16,10 +23,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import os
+import re
 import secrets
 import shutil
 import tempfile
 import uuid
+import weakref
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +38,12 @@ from typing import IO, Any
 
 from .events import CommandError
 from .uploads import UploadedFile
+
+log = logging.getLogger(__name__)
+
+FOLDER_PREFIX = "reactor-uploads-"
+"""Each store's folder in the temporary directory is `FOLDER_PREFIX<pid>-<random>`."""
+_ORPHAN = re.compile(re.escape(FOLDER_PREFIX) + r"(\d+)-")
 
 UPLOAD_WAIT = 5.0
 """Seconds a command or notice naming an upload waits for its bytes to finish
@@ -95,6 +112,7 @@ class UploadStore:
         self._by_key: dict[str, Upload] = {}
         self._notified: set[str] = set()
         self._root: Path | None = None
+        self._remove_root: weakref.finalize[Any, Any] | None = None
         self.completed = 0
         self.unresolved = 0
 
@@ -131,7 +149,11 @@ class UploadStore:
                 "max_session_upload_bytes",
             )
         if self._root is None:
-            self._root = Path(tempfile.mkdtemp(prefix="reactor-uploads-"))
+            sweep_orphans()
+            self._root = Path(tempfile.mkdtemp(prefix=f"{FOLDER_PREFIX}{os.getpid()}-"))
+            self._remove_root = weakref.finalize(
+                self, shutil.rmtree, self._root, ignore_errors=True
+            )
         upload_id = str(uuid.uuid4())
         upload = Upload(
             upload_id, secrets.token_urlsafe(32), name, mime_type, size, self._root / upload_id
@@ -224,9 +246,10 @@ class UploadStore:
         self._by_id.clear()
         self._by_key.clear()
         self._notified.clear()
-        root, self._root = self._root, None
-        if root is not None:
-            shutil.rmtree(root, ignore_errors=True)
+        self._root = None
+        remove, self._remove_root = self._remove_root, None
+        if remove is not None:
+            remove()
 
     @property
     def folder(self) -> Path | None:
@@ -241,6 +264,38 @@ class UploadStore:
             "completed": self.completed,
             "unresolved": self.unresolved,
         }
+
+
+def sweep_orphans(directory: str | None = None) -> int:
+    """Delete the upload folders of processes no longer running; returns how many.
+
+    Only folders named `FOLDER_PREFIX<pid>-*` in `directory` (default: the temporary
+    directory) whose pid is not a running process are deleted: those of a runtime
+    killed with a live session.
+    """
+    removed = 0
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(directory or tempfile.gettempdir()):
+            match = _ORPHAN.match(entry.name)
+            if match is None or not entry.is_dir(follow_symlinks=False):
+                continue
+            if _running(int(match.group(1))):
+                continue
+            shutil.rmtree(entry.path, ignore_errors=True)
+            removed += 1
+    if removed:
+        log.warning("deleted %d upload folder(s) left by stopped processes", removed)
+    return removed
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, ValueError):
+        return True
+    return True
 
 
 def _mismatch(upload: Upload, got: str) -> str:
