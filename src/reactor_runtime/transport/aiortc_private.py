@@ -44,12 +44,6 @@ def require(obj: Any, owner: str, declared: tuple[str, ...], where: str) -> None
         )
 
 
-PENDING = {
-    "transport/header_extensions.py": (
-        "HeaderExtensionsMap._HeaderExtensionsMap__ids",
-        "RTCRtpSender._RTCRtpSender__rtp_header_extensions_map",
-        "RTCRtpTransceiver._headerExtensions",
-    ),
-}
+PENDING: dict[str, tuple[str, ...]] = {}
 """Private names used by modules that do not declare their own `AIORTC_PRIVATE` yet
 (changed elsewhere at the time); each entry belongs in its module's tuple."""

@@ -43,6 +43,7 @@ from aiortc.rtp import HeaderExtensions, HeaderExtensionsMap, pack_header_extens
 from aiortc.rtp import unpack_header_extensions as _unpack
 from aiortc.sdp import MediaDescription
 
+from .aiortc_private import require
 from .offer import OfferPlan
 
 PLAYOUT_DELAY_URI = "http://www.webrtc.org/experiments/rtp-hdrext/playout-delay"
@@ -52,10 +53,17 @@ PLAYOUT_DELAY_UNIT_MS = 10
 """The extension counts in 10 ms units, 12 bits each: at most 40.95 s."""
 PLAYOUT_DELAY_LIMIT_MS = 4095 * PLAYOUT_DELAY_UNIT_MS
 ABS_SEND_TIME_URI = "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time"
-# The private attribute of RTCRtpSender that holds its header extension map, and the
-# map's own private table of negotiated ids.
+AIORTC_PRIVATE = (
+    "HeaderExtensionsMap._HeaderExtensionsMap__ids",
+    "RTCRtpSender._RTCRtpSender__rtp_header_extensions_map",
+    "RTCRtpTransceiver._headerExtensions",
+)
+"""The private aiortc names this module reads or replaces (`aiortc_private.require`)."""
+_WHERE = "transport/header_extensions.py"
+# The sender's header extension map, and the map's own table of negotiated ids.
 _MAP_ATTRIBUTE = "_RTCRtpSender__rtp_header_extensions_map"
 _IDS_ATTRIBUTE = "_HeaderExtensionsMap__ids"
+require(HeaderExtensionsMap(), "HeaderExtensionsMap", AIORTC_PRIVATE, _WHERE)
 
 
 def encode_playout_delay(min_ms: int, max_ms: int) -> bytes:
@@ -181,10 +189,15 @@ def enable_playout_delay(
 
     Returns:
         True if the extension is now negotiated and will be written.
+
+    Raises:
+        RuntimeError: This aiortc lacks a name in `AIORTC_PRIVATE` (named).
     """
     offered = offered_extension_id(media, PLAYOUT_DELAY_URI)
     if offered is None or transceiver.kind != "video" or transceiver.direction == "recvonly":
         return False
+    require(transceiver, "RTCRtpTransceiver", AIORTC_PRIVATE, _WHERE)
+    require(transceiver.sender, "RTCRtpSender", AIORTC_PRIVATE, _WHERE)
     extensions = transceiver._headerExtensions
     if not any(x.uri == PLAYOUT_DELAY_URI for x in extensions):
         extensions.append(RTCRtpHeaderExtensionParameters(id=offered, uri=PLAYOUT_DELAY_URI))
