@@ -6,13 +6,18 @@ import asyncio
 import itertools
 import json
 import re
+import threading
 import time
+from pathlib import Path
 
 import av
 import numpy as np
 import pytest
 
-from reactor_runtime.transport import MediaHub
+from reactor_runtime import Audio, Input, ReactorModel
+from reactor_runtime.media.input_buffer import FIFO
+from reactor_runtime.session import Session
+from reactor_runtime.transport import MediaHub, ViewerPeer
 
 
 async def test_the_answer_keeps_mids_in_order_with_one_stream_and_inline_candidates(
@@ -202,3 +207,55 @@ async def test_each_audio_packet_leaves_when_its_audio_is_presented_not_in_frame
     gaps = sorted(b - a for (a, _), (b, _) in itertools.pairwise(listener.arrivals[5:]))
     median_gap = gaps[len(gaps) // 2]
     assert 0.015 <= median_gap <= 0.025, f"packets 20 ms apart, median gap {median_gap:.4f} s"
+
+
+class Mic16k(Audio):
+    sample_rate = 16_000
+    buffer_seconds = 2.0
+
+
+class Ears(Input):
+    mic: Mic16k
+
+
+class Listener(ReactorModel):
+    """A 3.x model reading one second of its 16 kHz microphone input."""
+
+    input_type = Ears
+    ears: Ears
+
+    def load(self, config_path: Path | None) -> None:
+        self.heard: list[np.ndarray] = []
+        self.done = threading.Event()
+
+    async def run(self) -> None:
+        await self.connected.wait()
+        frames = await self.ears.mic.read(50, timeout=10, mode=FIFO)
+        self.heard = [f.data for f in frames]
+        self.done.set()
+        await asyncio.Event().wait()
+
+
+async def test_a_3x_audio_input_declaring_16_khz_reads_16_khz_with_the_tone_kept(make_client):
+    session = Session(Listener)
+    await session.start()
+    hub = MediaHub(session)
+    hub.start()
+    peer = ViewerPeer(session, hub, viewer_id="viewer-1", family="v1")
+    try:
+        client = make_client(outputs=(), mic=True)
+        await client.connect(peer)
+        model = session.model
+        assert await asyncio.to_thread(model.done.wait, 10), "50 frames within 10 s"
+        # 20 ms Opus frames arrive as 20 ms of 16 kHz audio: 320 samples each.
+        assert {chunk.shape for chunk in model.heard[1:]} == {(1, 320)}
+        sound = np.concatenate(model.heard, axis=1)[0].astype(np.float64)
+        spectrum = np.abs(np.fft.rfft(sound * np.hanning(sound.size)))
+        peak = np.fft.rfftfreq(sound.size, 1 / 16_000)[spectrum.argmax()]
+        assert abs(peak - 440) < 5, f"the 440 Hz tone came out at {peak:.1f} Hz"
+        # Chunks join without a click: no sample-to-sample step beyond the tone's own.
+        assert np.abs(np.diff(sound[320:])).max() < 2 * np.pi * 440 / 16_000 * 6000 * 1.3
+    finally:
+        await peer.close("test over")
+        hub.stop()
+        await session.stop()

@@ -9,9 +9,9 @@ decided once per model class, never per call:
   generation's `InputBuffer` does.
 
 An audio input declaring `buffer_seconds` (3.x) is bounded by samples, that
-many seconds of 48 kHz audio, and to one frame per millisecond of it, instead
-of by `capacity` frames: the same length of audio whatever frame size the
-sender uses.
+many seconds of audio at its declared `sample_rate`, and to one frame per
+millisecond of it, instead of by `capacity` frames: the same length of audio
+whatever frame size the sender uses.
 
 Everything else is the same for both: LATEST / FIFO, the bound, the counters,
 `TimeoutError` after `timeout` seconds (0 = do not wait), and `InputClosed`
@@ -66,8 +66,9 @@ class InputFrame:
     """One frame from a viewer: `InputFrame(data, pts, metadata, capture_time_us)`.
 
     The positional order is the 3.x generation's. `data` is video `(H, W, 3)`
-    uint8 RGB or audio `(channels, n)` int16 at 48 kHz; `pts` is in seconds on
-    the sender's clock. `metadata` is what the sender attached to the frame
+    uint8 RGB or audio `(channels, n)` int16 at the track's declared
+    `sample_rate` (48 kHz unless declared); `pts` is in seconds on the sender's
+    clock. `metadata` is what the sender attached to the frame
     (opaque bytes) and `capture_time_us` the capture time it declared
     (microseconds on its own clock); both None when it sent none. `arrived_at`
     (keyword only) is when it arrived here, on `time.monotonic()`. Frames compare
@@ -278,17 +279,19 @@ class Inputs:
         *,
         lists: bool = False,
         seconds: dict[str, float] | None = None,
+        rates: dict[str, int] | None = None,
     ) -> None:
         """Create buffers for `names`.
 
         With `lists`, buffers that always read lists; `seconds` bounds the named
-        (audio) tracks by seconds of audio instead of `capacity` frames.
+        (audio) tracks by seconds of audio (at their `rates`, default 48 kHz) instead
+        of `capacity` frames.
         """
         self._buffers: dict[str, InputBuffer] = {}
         for name in names:
             frames, samples = capacity, None
             if seconds and name in seconds:
-                frames, samples = seconds_bound(seconds[name])
+                frames, samples = seconds_bound(seconds[name], (rates or {}).get(name, 48_000))
             self._buffers[name] = InputBuffer(name, frames, lists=lists, max_samples=samples)
 
     @classmethod
@@ -300,7 +303,8 @@ class Inputs:
             for t in tracks
             if (value := getattr(t.type, "buffer_seconds", None)) is not None
         }
-        return cls([t.name for t in tracks], lists=lists, seconds=seconds)
+        rates = {t.name: rate for t in tracks if (rate := getattr(t.type, "sample_rate", None))}
+        return cls([t.name for t in tracks], lists=lists, seconds=seconds, rates=rates)
 
     def __getattr__(self, name: str) -> InputBuffer:
         try:

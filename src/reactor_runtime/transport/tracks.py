@@ -29,6 +29,7 @@ import numpy as np
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from ..media.input_buffer import InputFrame
+from ..media.resample import StreamResampler
 from .encoded import EncodedVideo
 from .encoders import AUDIO_RATE, VideoCodec
 from .layer_policy import BASE_SHARE
@@ -280,8 +281,10 @@ class InputReader:
     ) -> None:
         """Read `track` into input track `name` (audio converted to `channels`).
 
-        `trailers` reads the frame-metadata trailers of a video track whose viewer
-        declared them: each frame's capture time and metadata go with it.
+        Audio arrives at 48 kHz (Opus); an input track declaring another `sample_rate`
+        gets its samples at that rate (resampled per stream, so chunks join without
+        a click). `trailers` reads the frame-metadata trailers of a video track whose
+        viewer declared them: each frame's capture time and metadata go with it.
         """
         self.session = session
         self.hub = hub
@@ -294,6 +297,12 @@ class InputReader:
         self.refused = 0
         self.open = False
         self._resampler: av.AudioResampler | None = None
+        spec = next((t for t in session.input_tracks if t.name == name), None)
+        rate = getattr(spec.type, "sample_rate", AUDIO_RATE) if spec else AUDIO_RATE
+        self.sample_rate: int = rate
+        self._to_declared = (
+            StreamResampler(AUDIO_RATE, channels, rate) if rate != AUDIO_RATE else None
+        )
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -370,7 +379,10 @@ class InputReader:
         arrays = [f.to_ndarray() for f in self._resampler.resample(frame)]
         if not arrays:
             return None
-        return np.ascontiguousarray(np.concatenate(arrays, axis=1), dtype=np.int16)
+        samples = np.ascontiguousarray(np.concatenate(arrays, axis=1), dtype=np.int16)
+        if self._to_declared is not None:
+            samples = self._to_declared.process(samples)
+        return samples if samples.shape[1] else None
 
 
 def _to_rgb(frame: av.VideoFrame) -> np.ndarray:
