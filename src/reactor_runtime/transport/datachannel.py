@@ -3,23 +3,21 @@
 The association under the channels is guarded first (`sctp_guard.guard_sctp`).
 `ChannelRouter` finds the client's channels by label, fixes the wire codec (given, or
 detected per WIRE.md §1.2), admits each frame through the connection's limits
-(`limits.py`), decodes it into the protocol vocabulary, acts on it and encodes replies.
-Nothing is sent before the codec is fixed.
+(`limits.py`), decodes it into the protocol vocabulary and acts on it; what it sends
+goes through its `channel_outbox.ChannelOutbox`. Nothing is sent before the codec is
+fixed.
 """
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
-import time
-from collections import deque
 from typing import TYPE_CHECKING, Any, Protocol
 
 from aiortc import RTCDataChannel
 from aiortc.rtcsctptransport import WEBRTC_STRING
 
-from ..events import INTERNAL_ERROR, REPLY_TOO_LARGE, CommandError
+from ..events import INTERNAL_ERROR, CommandError
 from ..protocol import (
     Capabilities,
     ClipFailed,
@@ -27,7 +25,6 @@ from ..protocol import (
     CommandIn,
     CommandReply,
     FileUploaded,
-    FrameTooLargeError,
     Inbound,
     Malformed,
     Outbound,
@@ -43,7 +40,8 @@ from ..protocol import (
 from ..protocol.detect import WireVersion
 from ..schema import session_schema
 from ..upload_store import UnresolvedUpload
-from .limits import ChannelCounters, ChannelLimits, TokenBucket, cut
+from .channel_outbox import FLUSH_WAIT, ChannelOutbox
+from .limits import ChannelCounters, ChannelLimits, TokenBucket
 from .sctp_guard import guard_sctp
 
 __all__ = ["WEBRTC_STRING", "ChannelRouter", "TrackControls", "guard_sctp"]
@@ -56,9 +54,6 @@ log = logging.getLogger(__name__)
 LABELS = ("data", "control")
 MAX_COMMANDS_IN_FLIGHT = 32
 """Commands of one viewer awaiting the model; more are refused (a flood cannot pile up tasks)."""
-FLUSH_WAIT = 0.5
-MAX_PENDING = 64
-"""Outbound messages held until the codec is fixed and their channel is open; older ones drop."""
 
 
 class TrackControls(Protocol):
@@ -102,19 +97,14 @@ class ChannelRouter:
         self.counters = counters or ChannelCounters()
         self._frames = TokenBucket(limits.frames_per_second, limits.frame_burst)
         self._bytes = TokenBucket(limits.bytes_per_second, limits.byte_burst)
-        self._errors = TokenBucket(limits.error_replies_per_second, limits.error_reply_burst)
         self.latch = CodecLatch()
         if family is not None:
             self.latch.decide(family)
         self.channels: dict[str, RTCDataChannel] = {}
         self.received = 0
         self.malformed = 0
-        self.sent = 0
-        self.unsent = 0
         self._tasks: set[asyncio.Task[None]] = set()
-        # The viewer joins (and @connected hooks send) when ICE/DTLS connect, which is
-        # before a browser's `data` channel opens: hold messages until it does.
-        self._pending: deque[Outbound] = deque()
+        self.outbox = ChannelOutbox(viewer_id, self.latch, self.channels, limits, self.counters)
 
     # channels --------------------------------------------------------------
 
@@ -130,8 +120,8 @@ class ChannelRouter:
         channel.on("malformed", lambda reason: self._on_malformed(label, reason))
         # pyee re-raises handler errors when no "error" listener exists.
         channel.on("error", lambda exc: log.warning("data channel %r: %r", label, exc))
-        channel.on("open", self._drain)
-        self._drain()
+        channel.on("open", self.outbox.drain)
+        self.outbox.drain()
 
     def _on_frame(self, label: str, frame: str | bytes) -> None:
         try:
@@ -142,7 +132,7 @@ class ChannelRouter:
             codec = self.latch.codec
             assert codec is not None
             if undecided:
-                self._drain()
+                self.outbox.drain()
             refusal = self._admit(frame)
             if refusal is not None:
                 self._refuse(codec, label, frame, *refusal)
@@ -193,7 +183,7 @@ class ChannelRouter:
         reason, code, text = refusal
         self.counters.refused[reason] += 1
         frames = codec.refusal(label, frame, (code, text), self.limits.max_request_id)
-        if not frames or not self._send_frames(frames, error=True):
+        if not frames or not self.outbox.send_frames(frames, error=True):
             self.counters.dropped["unanswered"] += 1
 
     def _too_long_id(self, message: Inbound) -> bool:
@@ -299,101 +289,12 @@ class ChannelRouter:
     # outbound --------------------------------------------------------------
 
     def send(self, message: Outbound) -> bool:
-        """Encode and send `message`; False if it could not go out (logged, never raised).
-
-        Error replies are capped in length and in rate; nothing is queued on a channel
-        whose backlog is already `limits.max_buffered_bytes` (both counted as dropped).
-        A command's reply too large for one message reaches its caller as a
-        `reply_too_large` error instead (counted as dropped `reply_too_large`).
-        """
-        codec = self.latch.codec
-        if codec is None:
-            return self._hold(message)
-        message, error = self._bounded(message)
-        try:
-            frames = codec.encode(message)
-        except Exception as exc:
-            too_large = isinstance(exc, FrameTooLargeError)
-            if too_large and isinstance(message, CommandReply) and message.message is not None:
-                return self._reply_too_large(message, exc)
-            self.unsent += 1
-            what = type(message).__name__
-            log.warning("viewer %s: cannot send %s: %s", self.viewer_id, what, exc)
-            return False
-        if any(self._not_open_yet(label) for label, _ in frames):
-            return self._hold(message)
-        return self._send_frames(frames, error)
-
-    def _reply_too_large(self, reply: CommandReply, exc: FrameTooLargeError) -> bool:
-        self.counters.dropped["reply_too_large"] += 1
-        assert reply.message is not None
-        text = (
-            f"the handler's reply ({reply.message[0]}) encodes to {exc.size} bytes, over the "
-            f"data-channel message limit of {exc.limit} bytes (MAX_MESSAGE_SIZE); return less "
-            f"data per reply"
-        )
-        log.warning("viewer %s: %s", self.viewer_id, text)
-        return self.send(CommandReply(reply.request_id, error=(REPLY_TOO_LARGE, text)))
-
-    def _bounded(self, message: Outbound) -> tuple[Outbound, bool]:
-        """`message` with its error text cut to `max_error_text`; and whether it is an error."""
-        error = getattr(message, "error", None)
-        if not isinstance(message, CommandReply | PublishReply) or error is None:
-            return message, False
-        code, text = error
-        limit = self.limits.max_error_text
-        return dataclasses.replace(message, error=(cut(code, limit), cut(text, limit))), True
-
-    def _send_frames(self, frames: list[tuple[str, str | bytes]], error: bool) -> bool:
-        if error and not self._errors.take():
-            self.unsent += len(frames)
-            self.counters.dropped["error_reply_rate"] += 1
-            return False
-        ok = True
-        for label, payload in frames:
-            channel = self.channels.get(label)
-            if channel is None or channel.readyState != "open":
-                self.unsent += 1
-                ok = False
-                continue
-            size = len(payload.encode("utf-8")) if isinstance(payload, str) else len(payload)
-            if channel.bufferedAmount + size > self.limits.max_buffered_bytes:
-                self.unsent += 1
-                self.counters.dropped["outbound_backlog"] += 1
-                ok = False
-                continue
-            try:
-                channel.send(payload)
-                self.sent += 1
-            except Exception as exc:
-                self.unsent += 1
-                ok = False
-                log.debug("viewer %s: send on %r failed: %r", self.viewer_id, label, exc)
-        return ok
-
-    def _not_open_yet(self, label: str) -> bool:
-        channel = self.channels.get(label)
-        return channel is None or channel.readyState == "connecting"
-
-    def _hold(self, message: Outbound) -> bool:
-        if len(self._pending) >= MAX_PENDING:
-            self._pending.popleft()
-            self.unsent += 1
-        self._pending.append(message)
-        return False
-
-    def _drain(self) -> None:
-        pending, self._pending = self._pending, deque()
-        for message in pending:
-            self.send(message)
+        """Encode and send `message`; False if it could not go out (`ChannelOutbox.send`)."""
+        return self.outbox.send(message)
 
     async def flush(self, timeout: float = FLUSH_WAIT) -> None:
         """Wait (bounded) until the channels have handed everything queued to SCTP."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and any(
-            c.readyState == "open" and c.bufferedAmount > 0 for c in self.channels.values()
-        ):
-            await asyncio.sleep(0.01)
+        await self.outbox.flush(timeout)
 
     async def close(self) -> None:
         """Cancel commands still waiting for the model."""
@@ -409,9 +310,7 @@ class ChannelRouter:
             "channels": sorted(self.channels),
             "received": self.received,
             "malformed": self.malformed,
-            "sent": self.sent,
-            "unsent": self.unsent,
-            "pending": len(self._pending),
+            **self.outbox.stats(),
             "commands_in_flight": len(self._tasks),
             "buffered": {label: c.bufferedAmount for label, c in self.channels.items()},
         }
