@@ -40,7 +40,8 @@ from common import (
 from serve import FPS, make_texture, source_frame
 
 from reactor_runtime.client import connect
-from reactor_runtime.transport.encoders import START_BITRATE, rgb_to_yuv, video_encoder
+from reactor_runtime.transport.encoders import START_BITRATE, rgb_to_yuv
+from reactor_runtime.transport.pipelines import video_encoder
 
 WIDTH, HEIGHT = 1280, 720
 TARGET = 1.15

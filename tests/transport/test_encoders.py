@@ -9,14 +9,14 @@ import pytest
 from reactor_runtime.transport.encoders import (
     CEILING_BITRATE,
     START_BITRATE,
-    H264Encoder,
-    Vp8Encoder,
     rgb_to_yuv,
     scaled_bitrate,
-    video_encoder,
 )
+from reactor_runtime.transport.h264_encoder import H264Encoder
 from reactor_runtime.transport.libvpx_rate import LibvpxRate
 from reactor_runtime.transport.opus import OpusEncoder
+from reactor_runtime.transport.pipelines import video_encoder
+from reactor_runtime.transport.vp8_encoder import Vp8Encoder
 
 
 def test_opus_is_opened_with_in_band_fec_which_libopus_accepts():

@@ -8,16 +8,13 @@ import av
 import numpy as np
 
 from reactor_runtime.transport.encoded import EncodedVideo
-from reactor_runtime.transport.encoders import (
-    START_BITRATE,
-    H264Encoder,
-    Vp8Encoder,
-    rgb_to_yuv,
-)
+from reactor_runtime.transport.encoders import START_BITRATE, rgb_to_yuv
+from reactor_runtime.transport.h264_encoder import H264Encoder
 from reactor_runtime.transport.layer_policy import BASE_SHARE
 from reactor_runtime.transport.pipelines import AudioPipeline
 from reactor_runtime.transport.rate_control import ViewerEstimate
 from reactor_runtime.transport.tracks import AUDIO_QUEUE, VIDEO_QUEUE, OutboundTrack
+from reactor_runtime.transport.vp8_encoder import Vp8Encoder
 
 
 class HubSpy:

@@ -59,7 +59,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         choices=(1, 2),
         help="VP8 temporal layers: 2 lets slow viewers get the base layer at half the "
-        "frame rate, 1 sends one layer (transport.encoders.TEMPORAL_LAYERS, 2)",
+        "frame rate, 1 sends one layer (transport.vp8_encoder.TEMPORAL_LAYERS, 2)",
     )
 
 

@@ -31,17 +31,14 @@ from typing import TYPE_CHECKING, Any, Protocol
 import av
 
 from .encoded import EncodedVideo
-from .encoders import (
-    TEMPORAL_LAYERS,
-    VideoCodec,
-    check_bitrates,
-)
+from .encoders import VideoCodec, check_bitrates
 from .frame_metadata import FrameMetadataCounters
 from .opus import OPUS_FRAME
 from .pipelines import AudioPipeline, VideoPipeline
 from .rate_control import DEFAULT_MAX_BITRATE, DEFAULT_MIN_BITRATE, ViewerEstimate
 from .rtcp_sync import MediaClock
 from .rtp_sender import LossCounters
+from .vp8_encoder import TEMPORAL_LAYERS
 
 if TYPE_CHECKING:
     from ..media.frames import PacedFrame

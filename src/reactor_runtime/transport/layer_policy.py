@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Hashable, Mapping
 from typing import Any
 
-from .encoders import BASE_LAYER_SHARE
+from .vp8_encoder import BASE_LAYER_SHARE
 
 BASE_SHARE = BASE_LAYER_SHARE
 """Share of the stream's bits in its base layer (libvpx's target; measured 0.59 at

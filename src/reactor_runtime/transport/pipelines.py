@@ -18,18 +18,13 @@ import av
 import numpy as np
 
 from .encoded import EncodedVideo
-from .encoders import (
-    TEMPORAL_LAYERS,
-    VideoCodec,
-    VideoEncoder,
-    check_bitrates,
-    rgb_to_yuv,
-    video_encoder,
-)
+from .encoders import VIDEO_CODECS, VideoCodec, VideoEncoder, check_bitrates, rgb_to_yuv
+from .h264_encoder import H264Encoder
 from .ladder import Ladder, scaled_size
 from .layer_policy import LayerPolicy
 from .opus import OPUS_FRAME, OpusEncoder
 from .rate_control import DEFAULT_MAX_BITRATE, DEFAULT_MIN_BITRATE, StreamRate
+from .vp8_encoder import TEMPORAL_LAYERS, Vp8Encoder
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +36,24 @@ serves every viewer that asked for it, and a PLI storm on a congested link does 
 become a keyframe storm."""
 MAX_SILENCE = 48_000
 """Longest run of silence sent in one go (ticks); a longer gap is a timestamp jump."""
+
+
+def video_encoder(
+    codec: VideoCodec,
+    fps: float = 30.0,
+    min_bitrate: int = DEFAULT_MIN_BITRATE,
+    max_bitrate: int = DEFAULT_MAX_BITRATE,
+    temporal_layers: int = TEMPORAL_LAYERS,
+) -> VideoEncoder:
+    """A fresh encoder for `codec` ("vp8" or "h264") working within the given rates.
+
+    `temporal_layers` (1 or 2) applies to VP8; H.264 is always one layer.
+    """
+    if codec == "vp8":
+        return Vp8Encoder(fps, min_bitrate, max_bitrate, temporal_layers=temporal_layers)
+    if codec == "h264":
+        return H264Encoder(fps, min_bitrate, max_bitrate)
+    raise ValueError(f"unknown video codec {codec!r}; expected one of {VIDEO_CODECS}")
 
 
 class VideoPipeline:
@@ -64,7 +77,7 @@ class VideoPipeline:
     ) -> None:
         """Prepare the pipeline of track `name`; `deliver` runs on `loop`.
 
-        `temporal_layers` (1 or 2) is the VP8 encoder's (`encoders.TEMPORAL_LAYERS`).
+        `temporal_layers` (1 or 2) is the VP8 encoder's (`vp8_encoder.TEMPORAL_LAYERS`).
 
         Raises:
             ValueError: the bit rate range is empty (the message names the bounds).
