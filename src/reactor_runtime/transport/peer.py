@@ -5,7 +5,8 @@ section, in m-line order and of the same kind, *before* applying the offer: aior
 then binds them to the offer's sections in that order, and our codec preferences and
 directions are in force when it negotiates. The track each section carries comes
 from `track_mapping` by mid, never from order. The answer carries every candidate
-inline (no server trickle).
+inline (no server trickle); the client's trickled candidates go through
+`remote_candidates.RemoteCandidates`.
 
 Liveness (`liveness.Liveness`): once connected, our own consent probes and every
 inbound packet tell that the viewer is there; 4 s of silence (whatever its tracks)
@@ -26,17 +27,12 @@ from ..protocol import ModelOut, RuntimeNotice, SessionEnded
 from .datachannel import ChannelRouter
 from .frame_metadata import MAX_TRAILER, offer_declares, with_declaration
 from .header_extensions import negotiate_playout_delay
-from .ice import (
-    candidate_key,
-    candidate_ufrag,
-    configuration,
-    parse_candidate,
-    use_host_addresses,
-)
+from .ice import configuration, use_host_addresses
 from .limits import ChannelCounters, ChannelLimits
 from .liveness import Liveness, LivenessSettings
 from .metadata_sender import MESSAGES_SDP_LINE, H264Trailers, MetadataMessages, TrailerWriter
-from .offer import MappedTrack, OfferPlan, codec_preferences, negotiated_codecs, plan_offer
+from .offer import MappedTrack, codec_preferences, negotiated_codecs, plan_offer
+from .remote_candidates import RemoteCandidates
 from .rtcp_sync import sync_sender
 from .sctp_guard import guard_sctp
 from .tracks import InputReader, OutboundTrack
@@ -108,19 +104,17 @@ class ViewerPeer:
             session, viewer_id, family, self, channel_limits, channel_counters
         )
         self.liveness = Liveness(self.pc, self._on_silent, liveness)
+        self.candidates = RemoteCandidates(self.pc, viewer_id)
         self.outbound: dict[str, OutboundTrack] = {}
         self.readers: dict[str, InputReader] = {}
         self.close_reason: str | None = None
         self._input_names = {t.name for t in session.input_tracks}
-        self._plan: OfferPlan | None = None
         self.frame_metadata = False
         """Whether the viewer's offer declared frame-metadata trailers (and we echoed it)."""
         self.metadata_messages = False
         """Whether it asked for `frameMetadata` messages instead (our page)."""
         self._metadata_senders: dict[str, TrailerWriter | H264Trailers | MetadataMessages] = {}
         self._answered = False
-        self._pending: list[dict[str, Any]] = []
-        self._seen: set[tuple[Any, ...]] = set()
         self._joined = False
         self._join_task: asyncio.Task[None] | None = None
         self._close_task: asyncio.Task[None] | None = None
@@ -151,7 +145,7 @@ class ViewerPeer:
         outputs = {t.name: t.kind for t in self.session.output_tracks}
         inputs = {t.name: t.kind for t in self.session.input_tracks}
         plan = plan_offer(offer_sdp, track_mapping, outputs, inputs)
-        self._plan = plan
+        self.candidates.use(plan)
         transceivers = [self._add_transceiver(track) for track in plan.tracks]
         try:
             await self.pc.setRemoteDescription(RTCSessionDescription(offer_sdp, "offer"))
@@ -192,56 +186,17 @@ class ViewerPeer:
             ),
             self.session.on_notice(lambda code, text: self.router.send(RuntimeNotice(code, text))),
         ]
-        pending, self._pending = self._pending, []
-        await self._apply_candidates(pending)
+        await self.candidates.add_held()
         return answer_sdp
 
     async def add_candidates(self, candidates: list[dict], is_final: bool) -> None:
-        """Add client candidates (Python SDK trickle); buffered until the offer is applied.
+        """Add client candidates (Python SDK trickle); held until the offer is applied.
 
-        Garbage entries are skipped with a log line; stale ones (another ICE ufrag) dropped.
+        Garbage entries are skipped with a log line; stale ones (another ICE ufrag) dropped
+        (`remote_candidates.RemoteCandidates`).
         """
-        if self.state == "closed":
-            return
-        entries = [c for c in (candidates or []) if isinstance(c, dict)]
-        for bad in (c for c in (candidates or []) if not isinstance(c, dict)):
-            log.info("viewer %s: skipping candidate %r: not an object", self.viewer_id, bad)
-        if is_final:
-            entries.append({"_final": True})
-        if self.pc.remoteDescription is None:
-            self._pending.extend(entries)
-            return
-        await self._apply_candidates(entries)
-
-    async def _apply_candidates(self, entries: list[dict[str, Any]]) -> None:
-        plan = self._plan
-        assert plan is not None
-        primary = plan.bundle_mid or next((m.rtp.muxId for m in plan.description.media), None)
-        index = next((i for i, m in enumerate(plan.description.media) if m.rtp.muxId == primary), 0)
-        for entry in entries:
-            if entry.get("_final"):
-                await self.pc.addIceCandidate(None)
-                continue
-            ufrag = candidate_ufrag(entry)
-            if ufrag is not None and plan.ice_ufrag is not None and ufrag != plan.ice_ufrag:
-                log.debug("viewer %s: dropping stale candidate (ufrag %s)", self.viewer_id, ufrag)
-                continue
-            try:
-                candidate = parse_candidate(entry, primary)
-            except ValueError as exc:
-                log.info("viewer %s: skipping candidate: %s", self.viewer_id, exc)
-                continue
-            key = candidate_key(candidate)
-            if key in self._seen:
-                continue
-            self._seen.add(key)
-            # With BUNDLE there is one transport; aiortc ignores candidates that name
-            # a bundled (non-first) section, and clients send them once per section.
-            candidate.sdpMid, candidate.sdpMLineIndex = primary, index
-            try:
-                await self.pc.addIceCandidate(candidate)
-            except Exception as exc:
-                log.info("viewer %s: candidate rejected: %r", self.viewer_id, exc)
+        if self.state != "closed":
+            await self.candidates.add(candidates, is_final)
 
     # tracks ----------------------------------------------------------------
 
