@@ -110,12 +110,8 @@ class Runtime:
         self.public_ip = public_ip
         self.channel_limits = channel_limits
         self.liveness = liveness
-        hub_options = {
-            "min_bitrate": min_bitrate,
-            "max_bitrate": max_bitrate,
-            "temporal_layers": temporal_layers,
-        }
-        self.hub_options = {k: v for k, v in hub_options.items() if v}
+        hub = (("min_bitrate", min_bitrate), ("max_bitrate", max_bitrate))
+        self.hub_options = {k: v for k, v in (*hub, ("temporal_layers", temporal_layers)) if v}
         self.max_trailer = max_trailer
         self.channel_counters: ChannelCounters | None = None
         self._session_id = NIL_SESSION_ID
