@@ -31,7 +31,7 @@ from .media.pacer import Pacer, Sink
 from .messages import ModelMessage
 from .model import ReactorModel, declared_tracks
 from .model_thread import ModelThread
-from .tracks import MAX_FRAME_METADATA
+from .tracks import MAX_FRAME_METADATA, frame_metadata_limit
 from .upload_store import UploadStore, resolve_uploads
 
 log = logging.getLogger(__name__)
@@ -65,16 +65,9 @@ class Session:
         `config` is what a `load(config: dict)` receives; `config_path` (default:
         `config.path` of a `Config`) what a `load(config_path: Path | None)` does.
         `max_frame_metadata` bounds one video frame's metadata, in bytes once encoded
-        (`emit` refuses more; `reactor run --max-frame-metadata`).
-
-        Raises:
-            ValueError: `max_frame_metadata` is below 1 (names it and the value).
+        (`emit` refuses more; `reactor run --max-frame-metadata`; below 1: ValueError).
         """
-        if isinstance(max_frame_metadata, bool) or not (
-            isinstance(max_frame_metadata, int) and max_frame_metadata >= 1
-        ):
-            raise ValueError(f"max_frame_metadata: expected bytes >= 1, got {max_frame_metadata!r}")
-        self.max_frame_metadata = max_frame_metadata
+        self.max_frame_metadata = frame_metadata_limit(max_frame_metadata)
         self.model_class = model_class
         self.config = dict(config or {})
         self.config_path = config_path or getattr(config, "path", None)
@@ -191,8 +184,7 @@ class Session:
             if self.session_live and self._thread.alive:
                 self.session_live = False
                 await self._on_model(self._session_boundary(begin=False), timeout=HOOK_WAIT)
-        finally:
-            # Even when the hooks fail or the wait is cancelled: the files must go.
+        finally:  # even when the hooks fail or the wait is cancelled
             self.uploads.clear()
 
     async def _session_boundary(self, begin: bool) -> None:

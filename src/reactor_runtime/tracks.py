@@ -224,6 +224,17 @@ RTP packets (16 KiB is ~13 more packets, ~4 Mbit/s at 30 fps) and, base64-encode
 one data-channel message to our page, which must stay under 256 KiB."""
 
 
+def frame_metadata_limit(limit: Any) -> int:
+    """`limit` as a per-frame metadata limit (`MAX_FRAME_METADATA`'s replacement).
+
+    Raises:
+        ValueError: `limit` is not an integer >= 1 (names `max_frame_metadata`).
+    """
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise ValueError(f"max_frame_metadata: expected bytes >= 1, got {limit!r}")
+    return limit
+
+
 @dataclass(frozen=True, eq=False)
 class TrackPayload:
     """A track's payload with the metadata to send along with its frame(s).
