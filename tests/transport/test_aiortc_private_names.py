@@ -7,6 +7,7 @@ in a session.
 from __future__ import annotations
 
 import importlib
+import inspect
 import pkgutil
 import re
 from pathlib import Path
@@ -26,6 +27,7 @@ from reactor_runtime.transport.aiortc_private import require
 
 PACKAGE = Path(reactor_runtime.__file__).parent
 LIBRARIES = [Path(aiortc.__file__).parent, Path(aioice.__file__).parent]
+LIBRARY_NAMES = ("aiortc", "aioice")
 MANGLED = re.compile(r"\b_([A-Z][A-Za-z0-9]*)__([a-z][a-z0-9_]*)\b")
 IMPORT = re.compile(r"from (?:aiortc|aioice)[.\w]* import (\([^)]*\)|[^\n]*)")
 ACCESS = re.compile(r"(?<![\w.])(?!self\.|cls\.)([A-Za-z_]\w*(?:\.\w+)*)\.(_[a-z][A-Za-z0-9_]*)\b")
@@ -36,11 +38,17 @@ def _sources(root: Path) -> dict[Path, str]:
     return {path: path.read_text() for path in root.rglob("*.py")}
 
 
+def _modules() -> list[Any]:
+    return [
+        importlib.import_module(info.name)
+        for info in pkgutil.walk_packages([str(PACKAGE)], "reactor_runtime.")
+    ]
+
+
 def _declared() -> dict[str, set[str]]:
     """Attribute -> the classes it is declared for, over every module's AIORTC_PRIVATE."""
     entries = [n for names in aiortc_private.PENDING.values() for n in names]
-    for info in pkgutil.walk_packages([str(PACKAGE)], "reactor_runtime."):
-        module = importlib.import_module(info.name)
+    for module in _modules():
         entries.extend(getattr(module, "AIORTC_PRIVATE", ()))
     out: dict[str, set[str]] = {}
     for entry in entries:
@@ -69,7 +77,22 @@ def _used() -> dict[str, list[str]]:
             for _obj, name in ACCESS.findall(line):
                 if name in theirs and name not in ours:
                     used.setdefault(name, []).append(where)
+    _add_inherited(used)
     return used
+
+
+def _add_inherited(used: dict[str, list[str]]) -> None:
+    """Private names of an aiortc base class that our subclass reads or overrides."""
+    for module in _modules():
+        for cls in vars(module).values():
+            if not isinstance(cls, type) or cls.__module__ != module.__name__:
+                continue
+            bases = [b for b in cls.__mro__[1:] if b.__module__.split(".")[0] in LIBRARY_NAMES]
+            theirs = {a or b for base in bases for a, b in DEFINES.findall(inspect.getsource(base))}
+            own = inspect.getsource(cls)
+            touched = set(re.findall(r"(?:self\.|super\(\)\.|def )(_[a-z]\w*)", own))
+            for name in touched & theirs:
+                used.setdefault(name, []).append(f"{module.__name__}.{cls.__name__}")
 
 
 def test_every_private_aiortc_name_used_is_declared_in_an_aiortc_private_tuple():
@@ -77,6 +100,7 @@ def test_every_private_aiortc_name_used_is_declared_in_an_aiortc_private_tuple()
     used = _used()
     # The scan does find the bends (so an empty result cannot pass silently).
     assert {"_RTCRtpSender__rtt", "_advertised_rwnd", "_handle_rtp_packet"} <= used.keys()
+    assert {"_origin", "_next_encoded_frame"} <= used.keys(), "subclasses' inherited names"
     undeclared = {name: where for name, where in used.items() if name not in declared}
     assert not undeclared, f"private aiortc names used but not in any AIORTC_PRIVATE: {undeclared}"
 
