@@ -96,7 +96,7 @@ def test_libvpx_is_reached_through_the_checked_chain_and_nothing_else_is():
 
 
 def test_the_vp8_base_layer_decodes_alone_without_an_error_through_forced_keyframes():
-    encoder = Vp8Encoder(30.0)
+    encoder = Vp8Encoder(30.0, keyframe_seconds=2.0)
     frames: list[tuple[int, int, bytes]] = []
     for i, picture in enumerate(textured(320, 180, 75)):
         # A forced keyframe on an enhancement slot, then the periodic one 2 s later.

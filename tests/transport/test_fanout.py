@@ -158,7 +158,7 @@ def test_720p_encoders_hit_the_start_rate_with_two_second_keyframes():
     size = (720, 1280)
     rng = np.random.default_rng(1)
     texture = rng.integers(0, 255, (*size, 3), dtype=np.uint8)
-    for encoder in (Vp8Encoder(30), H264Encoder(30)):
+    for encoder in (Vp8Encoder(30, keyframe_seconds=2), H264Encoder(30, keyframe_seconds=2)):
         sizes, keyframes = [], []
         for i in range(75):
             frame = rgb_to_yuv(np.roll(texture, 4 * i, axis=1))

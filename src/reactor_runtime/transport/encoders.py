@@ -43,10 +43,14 @@ luma PSNR on a textured 720p pattern (FACTS.md); more buys little."""
 START_BITRATE = 2_500_000
 """Rate at 720p (scaled by pixel count) before any viewer feedback: libwebrtc's top
 VP8 rate at 720p, and what most links carry; REMB then moves it (`rate_control`)."""
-KEYFRAME_SECONDS = 2.0
-"""Longest gap between two keyframes. A viewer whose decoder is stuck and whose
-keyframe request went unanswered (the PLI or the keyframe lost, loss NACK could not
-repair) recovers within this; more often costs bits (a keyframe is ~3 frames)."""
+KEYFRAME_SECONDS = 60.0
+"""Longest gap between two keyframes: a backstop for a viewer that never asks for one.
+Keyframes come when a viewer joins, asks (PLI/FIR; libwebrtc repeats its request every
+~200 ms while its decoder is stuck) or the ladder changes size. A periodic one costs
+more than its bits: at 720p libvpx sends it and the next two frames at 5-10 times an
+average frame, a burst that fills a capped link's queue, and Chromium's estimate reads
+that as congestion and cuts REMB. Behind a 2 Mbit/s cap, one every 2 s held the stream
+at 1.1 Mbit/s, none at 1.7 (same tree, same minutes; bench/README.md "network")."""
 
 
 def scaled_bitrate(rate: int, width: int, height: int) -> int:
@@ -117,10 +121,17 @@ class VideoEncoder:
         fps: float = 30.0,
         min_bitrate: int = DEFAULT_MIN_BITRATE,
         max_bitrate: int = DEFAULT_MAX_BITRATE,
+        keyframe_seconds: float = KEYFRAME_SECONDS,
     ) -> None:
-        """Prepare an encoder; the libav context opens on the first frame (its size)."""
+        """Prepare an encoder; the libav context opens on the first frame (its size).
+
+        `keyframe_seconds` is the longest gap between two keyframes (`KEYFRAME_SECONDS`).
+        """
         check_bitrates(min_bitrate, max_bitrate)
+        if not keyframe_seconds > 0:
+            raise ValueError(f"keyframe_seconds: expected > 0, got {keyframe_seconds}")
         self.fps = fps
+        self.keyframe_seconds = keyframe_seconds
         self.min_bitrate = min_bitrate
         self.max_bitrate = max_bitrate
         self.context: av.VideoCodecContext | None = None
@@ -206,7 +217,7 @@ class VideoEncoder:
         context.framerate = fps
         context.time_base = 1 / fps
         context.bit_rate = self.bitrate
-        context.gop_size = max(1, round(self.fps * KEYFRAME_SECONDS))
+        context.gop_size = max(1, round(self.fps * self.keyframe_seconds))
         context.thread_count = encoder_threads(width, height)
         self._configure(context)
         context.open()

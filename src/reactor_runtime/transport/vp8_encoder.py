@@ -53,6 +53,7 @@ class Vp8Encoder(VideoEncoder):
         max_bitrate: int = DEFAULT_MAX_BITRATE,
         cpu_used: int | None = None,
         temporal_layers: int = TEMPORAL_LAYERS,
+        keyframe_seconds: float = KEYFRAME_SECONDS,
     ) -> None:
         """Prepare a VP8 encoder; `cpu_used` trades quality for speed (-16 fastest).
 
@@ -63,7 +64,7 @@ class Vp8Encoder(VideoEncoder):
         """
         if temporal_layers not in (1, 2):
             raise ValueError(f"temporal_layers: expected 1 or 2, got {temporal_layers}")
-        super().__init__(fps, min_bitrate, max_bitrate)
+        super().__init__(fps, min_bitrate, max_bitrate, keyframe_seconds)
         if cpu_used is None:
             cpu_used = LAYERED_CPU_USED if temporal_layers > 1 else CPU_USED
         self.cpu_used = cpu_used
@@ -72,7 +73,7 @@ class Vp8Encoder(VideoEncoder):
             (BASE_LAYER_SHARE, 1.0) if temporal_layers == 2 else (1.0,)
         )
         """Cumulative share of the rate up to each layer (libvpx's `ts_target_bitrate`)."""
-        self.gop = max(1, round(fps * KEYFRAME_SECONDS))
+        self.gop = max(1, round(fps * keyframe_seconds))
         self._rate: LibvpxRate | None = None
         self._layer_index = 0
         self._since_keyframe = 0
