@@ -264,7 +264,9 @@ def viewer_figures(
         "chromium_freezes": delta("freezeCount"),
         "keyframe_requests_per_min": (delta("pliCount") + delta("firCount")) / minutes,
         "nacks_per_min": delta("nackCount") / minutes,
-        "recovered_pct": 100 * resent / (resent + lost) if resent + lost > 0 else None,
+        # Chromium's packetsLost keeps counting a packet that RTX later repaired, so
+        # the share repaired is resent / lost (capped: a late original can arrive too).
+        "recovered_pct": 100 * min(resent, lost) / lost if lost > 0 else None,
         "jitter_buffer_ms": (
             1000 * delta("jitterBufferDelay") / delta("jitterBufferEmittedCount")
             if delta("jitterBufferEmittedCount")
