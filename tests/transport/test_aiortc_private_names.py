@@ -22,7 +22,6 @@ from aiortc.jitterbuffer import JitterBuffer
 from aiortc.rtp import HeaderExtensionsMap, RtpPacket
 
 import reactor_runtime
-from reactor_runtime.transport import aiortc_private
 from reactor_runtime.transport.aiortc_private import require
 
 PACKAGE = Path(reactor_runtime.__file__).parent
@@ -47,7 +46,7 @@ def _modules() -> list[Any]:
 
 def _declared() -> dict[str, set[str]]:
     """Attribute -> the classes it is declared for, over every module's AIORTC_PRIVATE."""
-    entries = [n for names in aiortc_private.PENDING.values() for n in names]
+    entries: list[str] = []
     for module in _modules():
         entries.extend(getattr(module, "AIORTC_PRIVATE", ()))
     out: dict[str, set[str]] = {}

@@ -42,8 +42,3 @@ def require(obj: Any, owner: str, declared: tuple[str, ...], where: str) -> None
             f"aiortc {version('aiortc')}'s {owner} has no {', '.join(missing)}: "
             f"{where} must follow this aiortc version"
         )
-
-
-PENDING: dict[str, tuple[str, ...]] = {}
-"""Private names used by modules that do not declare their own `AIORTC_PRIVATE` yet
-(changed elsewhere at the time); each entry belongs in its module's tuple."""
