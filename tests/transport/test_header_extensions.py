@@ -18,6 +18,7 @@ from aiortc.rtp import RtpPacket
 
 from reactor_runtime.transport.header_extensions import (
     ABS_SEND_TIME_URI,
+    PLAYOUT_DELAY_LIMIT_MS,
     PLAYOUT_DELAY_URI,
     PlayoutDelayMap,
     decode_playout_delay,
@@ -78,13 +79,28 @@ async def test_an_offered_playout_delay_is_answered_and_every_video_packet_carri
     assert all(decode_playout_delay(extensions(p)[OFFERED_ID]) == (0, 0) for p in packets)
 
 
-async def test_a_viewer_that_also_hears_audio_gets_no_playout_delay_so_lip_sync_keeps_its_room(
-    make_peer, make_client
+async def test_a_viewer_that_also_hears_audio_gets_only_the_loss_floor_so_lip_sync_keeps_room(
+    make_peer, make_client, wait_until
 ):
     client = make_client(outputs=(("main_video", "video"), ("main_audio", "audio")), labels=())
+    peer = make_peer()
     offer = offer_playout_delay(await client.offer())
-    answer = await make_peer().answer(offer, client.mapping)
-    assert PLAYOUT_DELAY_URI not in answer
+    answer = await peer.answer(offer, client.mapping)
+    assert f"a=extmap:{OFFERED_ID} {PLAYOUT_DELAY_URI}" in answer
+    packets = record_rtp(client)
+    await client.accept(answer)
+    await client.wait_frames("main_video", 5)
+    assert packets and all(OFFERED_ID not in extensions(p) for p in packets), "none written"
+
+    # Receiver reports that show 5 % loss: the floor rises, with no maximum.
+    track = peer.outbound["main_video"]
+    track._on_loss(0, 1000)
+    track._on_loss(50, 2000)
+    assert track.floor.floor_ms is not None and track.stats()["playout_floor_raised"] == 1
+    mark = len(packets)
+    await wait_until(lambda: any(OFFERED_ID in extensions(p) for p in packets[mark:]))
+    stamped = [extensions(p)[OFFERED_ID] for p in packets[mark:] if OFFERED_ID in extensions(p)]
+    assert decode_playout_delay(stamped[-1]) == (track.floor.floor_ms, PLAYOUT_DELAY_LIMIT_MS)
 
 
 async def test_a_client_that_does_not_offer_playout_delay_gets_none(make_peer, make_client):
@@ -107,7 +123,7 @@ def stamped_packet(*ids: tuple[str, int]) -> bytes:
     parameters = RTCRtpParameters(
         headerExtensions=[RTCRtpHeaderExtensionParameters(id=i, uri=uri) for uri, i in ids]
     )
-    extension_map = PlayoutDelayMap(0, 0)
+    extension_map = PlayoutDelayMap((0, 0))
     extension_map.configure(parameters)
     packet = RtpPacket(payload_type=96, sequence_number=7, timestamp=90_000)
     packet.extensions.mid = "0"

@@ -21,7 +21,10 @@ form for them (min = 0, max = 100 ms: libwebrtc's lip-sync raises the video's mi
 delay, the frame's maximum caps it) cut Chromium's receive-to-display time from
 151/260 to 16/48 ms (p50/p95) at 720p, but left video ~170 ms ahead of its audio
 (`bench/avsync.py`, 2026-12-05: Chromium's audio buffer held 175-188 ms on a loaded
-machine), so viewers with audio get none.
+machine), so viewers with audio get nothing written by default. Every viewer that
+offers the extension has it answered, though: on a lossy path `playout_floor` asks for
+a minimum delay that covers a repair (min = floor, no max), which keeps lip-sync's
+room and lets repaired frames play on time.
 
 One that aiortc writes is written at the wrong time: **abs-send-time**, the send time
 a libwebrtc receiver's delay-based estimate (what it reports as REMB) compares with
@@ -144,12 +147,29 @@ def unpack_header_extensions(profile: int, data: bytes) -> list[tuple[int, bytes
 
 
 class PlayoutDelayMap(HeaderExtensionsMap):
-    """aiortc's extension map, plus playout-delay on every packet once negotiated."""
+    """aiortc's extension map, plus playout-delay on every packet once negotiated.
 
-    def __init__(self, min_ms: int, max_ms: int) -> None:
+    `delay_ms` is written while no floor is set (None: nothing is written then);
+    `set_floor` asks for a minimum delay instead, with no maximum, and None goes back
+    (see `playout_floor`).
+    """
+
+    def __init__(self, delay_ms: tuple[int, int] | None) -> None:
         super().__init__()
-        self.value = encode_playout_delay(min_ms, max_ms)
+        self.base = None if delay_ms is None else encode_playout_delay(*delay_ms)
+        self.value = self.base
+        self.floor_ms: int | None = None
         self.extension_id: int | None = None
+
+    def set_floor(self, floor_ms: int | None) -> None:
+        """Ask for at least `floor_ms` of playout delay from the next packet; None: back."""
+        if floor_ms == self.floor_ms:
+            return
+        self.floor_ms = floor_ms
+        if floor_ms is None:
+            self.value = self.base
+        else:
+            self.value = encode_playout_delay(floor_ms, PLAYOUT_DELAY_LIMIT_MS)
 
     def configure(self, parameters: RTCRtpParameters) -> None:
         """Learn the negotiated ids (aiortc's, and playout-delay's)."""
@@ -159,13 +179,19 @@ class PlayoutDelayMap(HeaderExtensionsMap):
                 self.extension_id = extension.id
 
     def set(self, values: HeaderExtensions) -> tuple[int, bytes]:
-        """The extensions aiortc writes for `values`, then playout-delay (if negotiated)."""
+        """The extensions aiortc writes for `values`, then playout-delay (if any now)."""
         profile, data = super().set(values)
-        if self.extension_id is None:
+        if self.extension_id is None or self.value is None:
             return profile, data
         pairs = unpack_header_extensions(profile, data)
         pairs.append((self.extension_id, self.value))
         return pack_header_extensions(pairs)
+
+
+def playout_map(sender: RTCRtpSender) -> PlayoutDelayMap | None:
+    """The `PlayoutDelayMap` of `sender`, None when playout-delay was not negotiated."""
+    extension_map = getattr(sender, _MAP_ATTRIBUTE, None)
+    return extension_map if isinstance(extension_map, PlayoutDelayMap) else None
 
 
 def offered_extension_id(media: MediaDescription, uri: str) -> int | None:
@@ -176,7 +202,7 @@ def offered_extension_id(media: MediaDescription, uri: str) -> int | None:
 def enable_playout_delay(
     transceiver: RTCRtpTransceiver,
     media: MediaDescription,
-    delay_ms: tuple[int, int] = PLAYOUT_DELAY_MS,
+    delay_ms: tuple[int, int] | None = PLAYOUT_DELAY_MS,
 ) -> bool:
     """Answer and write playout-delay on `transceiver` if its offered section `media` has it.
 
@@ -185,7 +211,8 @@ def enable_playout_delay(
     Args:
         transceiver: A transceiver that sends video (others are left alone).
         media: The offer's section matched to it.
-        delay_ms: (min, max) playout delay in ms, multiples of 10.
+        delay_ms: (min, max) playout delay in ms, multiples of 10; None writes nothing
+            until a floor is set (`PlayoutDelayMap.set_floor`).
 
     Returns:
         True if the extension is now negotiated and will be written.
@@ -201,21 +228,21 @@ def enable_playout_delay(
     extensions = transceiver._headerExtensions
     if not any(x.uri == PLAYOUT_DELAY_URI for x in extensions):
         extensions.append(RTCRtpHeaderExtensionParameters(id=offered, uri=PLAYOUT_DELAY_URI))
-    setattr(transceiver.sender, _MAP_ATTRIBUTE, PlayoutDelayMap(*delay_ms))
+    setattr(transceiver.sender, _MAP_ATTRIBUTE, PlayoutDelayMap(delay_ms))
     return True
 
 
 def negotiate_playout_delay(
     plan: OfferPlan,
     transceivers: list[RTCRtpTransceiver],
-    delay_ms: tuple[int, int] = PLAYOUT_DELAY_MS,
+    delay_ms: tuple[int, int] | None = PLAYOUT_DELAY_MS,
 ) -> list[str]:
     """`enable_playout_delay` on every section of `plan` we send video on.
 
     Args:
         plan: The parsed offer.
         transceivers: One per `plan.tracks` entry, in the same order.
-        delay_ms: (min, max) playout delay in ms.
+        delay_ms: (min, max) playout delay in ms; None until a floor is set.
 
     Returns:
         The mids where the extension is negotiated.

@@ -26,7 +26,7 @@ from aiortc import RTCIceServer, RTCPeerConnection, RTCSessionDescription
 from ..protocol import ModelOut, RuntimeNotice, SessionEnded
 from .datachannel import ChannelRouter
 from .frame_metadata import MAX_TRAILER, offer_declares, with_declaration
-from .header_extensions import negotiate_playout_delay
+from .header_extensions import PLAYOUT_DELAY_MS, negotiate_playout_delay
 from .ice import configuration, use_host_addresses
 from .limits import ChannelCounters, ChannelLimits
 from .liveness import Liveness, LivenessSettings
@@ -161,11 +161,11 @@ class ViewerPeer:
         if self.pc.sctp is not None:
             guard_sctp(self.pc.sctp, self.router.limits, self.router.counters)
         use_host_addresses(self.pc, self.host_addresses)
-        if not any(t.kind == "audio" and t.direction == "recvonly" for t in plan.tracks):
-            # min = max = 0 would also forbid the receiver's lip-sync to hold video back to
-            # its audio (measured at Chromium: video 35-50 ms ahead), so only video-only
-            # viewers get it.
-            negotiate_playout_delay(plan, transceivers)
+        # min = max = 0 would also forbid the receiver's lip-sync to hold video back to
+        # its audio (measured at Chromium: video 35-50 ms ahead), so only video-only
+        # viewers get it; viewers with audio get only the loss floor (`playout_floor`).
+        with_audio = any(t.kind == "audio" and t.direction == "recvonly" for t in plan.tracks)
+        negotiate_playout_delay(plan, transceivers, None if with_audio else PLAYOUT_DELAY_MS)
         await self.pc.setLocalDescription(await self.pc.createAnswer())
         answer_sdp = self.pc.localDescription.sdp
         self.frame_metadata = offer_declares(offer_sdp)

@@ -273,6 +273,12 @@ class SenderBridge:
                         if self.on_report is not None:
                             self.on_report(report.packets_lost, report.highest_sequence)
 
+    @property
+    def rtt(self) -> float | None:
+        """The round trip (seconds) aiortc measured from receiver reports, None before."""
+        rtt = getattr(self.sender, "_RTCRtpSender__rtt", None)
+        return rtt if rtt else None
+
     async def _retransmit_all(self, lost: list[int]) -> None:
         for seq in lost:
             await self.retransmit(seq)

@@ -32,9 +32,11 @@ from ..media.input_buffer import InputFrame
 from ..media.resample import StreamResampler
 from .encoded import EncodedVideo
 from .encoders import AUDIO_RATE, VideoCodec
+from .header_extensions import PlayoutDelayMap, playout_map
 from .layer_policy import BASE_SHARE
 from .packetizer import H264Packetizer, Trailer, Vp8Packetizer
 from .pipelines import KEYFRAME_MIN_INTERVAL
+from .playout_floor import PlayoutFloor
 from .rate_control import ViewerEstimate
 from .rtp_sender import SenderBridge, install_packetizer
 
@@ -82,6 +84,10 @@ class OutboundTrack(MediaStreamTrack):
         """True/False overrides the stream's layer policy for this viewer; None follows it."""
         self.last_sent: float | None = None
         self.bridge: SenderBridge | None = None
+        self.playout: PlayoutDelayMap | None = None
+        """The sender's playout-delay writer, None when the viewer did not negotiate it."""
+        self.floor = PlayoutFloor()
+        """The loss floor under this viewer's playout delay (`playout_floor`)."""
         self.estimate = ViewerEstimate()
         """What this viewer can take (its REMB and reported loss), for the hub's rate."""
         self.keyframe_requests_shared = 0
@@ -187,6 +193,7 @@ class OutboundTrack(MediaStreamTrack):
             pace=self._bitrate,
         )
         bridge.install()
+        self.playout = playout_map(sender)
         packetizer = H264Packetizer(trailer) if self.codec == "h264" else Vp8Packetizer(trailer)
         install_packetizer(sender, packetizer)
         return bridge
@@ -200,6 +207,8 @@ class OutboundTrack(MediaStreamTrack):
             # Its loss bound is about what it is sent: the base layer's share.
             sending = int(sending * BASE_SHARE)
         self.estimate.on_report(lost, highest, sending)
+        if self.playout is not None and self.bridge is not None:
+            self.playout.set_floor(self.floor.report(lost, highest, self.bridge.rtt))
 
     def remote_keyframe_request(self) -> None:
         """The viewer's decoder asked for a keyframe (RTCP PLI/FIR).
@@ -245,6 +254,8 @@ class OutboundTrack(MediaStreamTrack):
             stats["base_layer_only"] = self.base_layer_only
             stats["layer_skipped"] = self.layer_skipped
             stats["layer_dropped"] = self.layer_dropped
+            stats["playout_floor_ms"] = self.floor.floor_ms
+            stats["playout_floor_raised"] = self.floor.raised
         return stats
 
     def _want_keyframe(self) -> None:
