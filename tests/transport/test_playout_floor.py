@@ -32,3 +32,4 @@ def test_loss_raises_the_floor_and_it_is_let_go_only_after_a_clean_hold():
     assert floor.report(45, 5000, 0.08) is None, "clean for the whole hold: let go"
     assert floor.report(100, 6000, 0.05) == 90, "lossy again, on a shorter round trip"
     assert floor.raised == 2
+    assert floor.report(200, 7000, 0.30) == 90, "a queue's round trip does not raise it"

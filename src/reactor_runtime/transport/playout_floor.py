@@ -11,7 +11,9 @@ At 5 % loss and an 80 ms round trip Chromium decoded 29.7 fps but showed 18.6, w
 
 `PlayoutFloor` watches one viewer's receiver reports: once they show loss, it asks for
 a minimum playout delay that covers a repair (`FLOOR_RTT_FACTOR` round trip plus
-`FLOOR_MARGIN_MS`), through the playout-delay header extension
+`FLOOR_MARGIN_MS`; the path's own round trip, the lowest measured, since on a
+congested link the queue inflates the current one and a floor sized on it would add
+that queue's delay a second time), through the playout-delay header extension
 (`header_extensions.PlayoutDelayMap.set_floor`); `HOLD_SECONDS` after the last lossy
 report it lets go. A clean path keeps the lowest latency, a lossy one a smooth
 picture at the cost of that floor.
@@ -58,6 +60,7 @@ class PlayoutFloor:
         self.raised = 0
         self._last: tuple[int, int] | None = None
         self._lossy_at: float | None = None
+        self._base_rtt: float | None = None
 
     def report(self, lost: int, highest: int, rtt: float | None) -> int | None:
         """Take one receiver report; the floor to ask for now (ms), None for none.
@@ -65,8 +68,11 @@ class PlayoutFloor:
         Args:
             lost: The report's cumulative packets lost.
             highest: Its extended highest sequence number received.
-            rtt: The round trip (seconds) the sender measured, None if not yet.
+            rtt: The round trip (seconds) the sender measured, None if not yet; the
+                floor follows the lowest one seen.
         """
+        if rtt is not None and (self._base_rtt is None or rtt < self._base_rtt):
+            self._base_rtt = rtt
         previous, self._last = self._last, (lost, highest)
         if previous is None:
             return self.floor_ms
@@ -76,7 +82,7 @@ class PlayoutFloor:
             self._lossy_at = now
             if self.floor_ms is None:
                 self.raised += 1
-            self.floor_ms = floor_for(rtt)
+            self.floor_ms = floor_for(self._base_rtt)
         elif self._lossy_at is not None and now - self._lossy_at >= HOLD_SECONDS:
             self.floor_ms = None
             self._lossy_at = None
