@@ -64,17 +64,26 @@ def extensions(data: bytes) -> dict[int, bytes]:
     return dict(unpack_header_extensions(profile, block))
 
 
-async def test_an_offered_playout_delay_is_answered_and_every_video_packet_carries_0_0(
-    make_peer, make_client, wait_until
-):
-    client = make_client(outputs=(("main_video", "video"),), labels=())
-    peer = make_peer()
+async def watch_offering_playout_delay(client: Any, peer: Any, frames: int) -> list[bytes]:
+    """Connect `client`, whose offer carries playout-delay, to `peer`; its RTP packets.
+
+    Asserts the answer carries the extension back, and returns once `frames` video
+    frames were decoded (the packets keep being recorded after).
+    """
     offer = offer_playout_delay(await client.offer())
     answer = await peer.answer(offer, client.mapping)
     assert f"a=extmap:{OFFERED_ID} {PLAYOUT_DELAY_URI}" in answer
     packets = record_rtp(client)
     await client.accept(answer)
-    await client.wait_frames("main_video", 10)
+    await client.wait_frames("main_video", frames)
+    return packets
+
+
+async def test_an_offered_playout_delay_is_answered_and_every_video_packet_carries_0_0(
+    make_peer, make_client, wait_until
+):
+    client = make_client(outputs=(("main_video", "video"),), labels=())
+    packets = await watch_offering_playout_delay(client, make_peer(), 10)
     assert len(packets) >= 10
     assert all(decode_playout_delay(extensions(p)[OFFERED_ID]) == (0, 0) for p in packets)
 
@@ -84,12 +93,7 @@ async def test_a_viewer_that_also_hears_audio_gets_only_the_loss_floor_so_lip_sy
 ):
     client = make_client(outputs=(("main_video", "video"), ("main_audio", "audio")), labels=())
     peer = make_peer()
-    offer = offer_playout_delay(await client.offer())
-    answer = await peer.answer(offer, client.mapping)
-    assert f"a=extmap:{OFFERED_ID} {PLAYOUT_DELAY_URI}" in answer
-    packets = record_rtp(client)
-    await client.accept(answer)
-    await client.wait_frames("main_video", 5)
+    packets = await watch_offering_playout_delay(client, peer, 5)
     assert packets and all(OFFERED_ID not in extensions(p) for p in packets), "none written"
 
     # Receiver reports that show 5 % loss: the floor rises, with no maximum.

@@ -141,7 +141,7 @@ def create_app(
         runtime.offer(cid, sdp, mapping, client_address(request))
 
     def answer(cid: int | None) -> Response:
-        sdp = runtime.answer(cid)
+        sdp = runtime.signalling.answer(cid)
         if sdp is None:
             return Response(status_code=202)
         body: dict[str, Any] = {"sdp_answer": sdp}
@@ -153,7 +153,7 @@ def create_app(
         runtime.require_session(sid)
         body = await json_body(request, required=True, limits=runtime.limits)
         found, is_final = parse_candidates(body, runtime.limits)
-        await runtime.add_candidates(cid, found, is_final, client_address(request))
+        await runtime.signalling.add_candidates(cid, found, is_final, client_address(request))
         return JSONResponse({}, status_code=202)
 
     @app.post(T + "/sdp_params", dependencies=versioned)
@@ -175,7 +175,7 @@ def create_app(
     async def new_connection(sid: str, request: Request) -> JSONResponse:
         runtime.require_session(sid)
         await json_body(request, required=False, limits=runtime.limits)
-        cid = runtime.new_connection(client_address(request))
+        cid = runtime.signalling.mint(client_address(request))
         return JSONResponse({"connection_id": cid}, status_code=201)
 
     @app.post(T + "/connections/{cid}/sdp_params", dependencies=versioned)

@@ -356,10 +356,6 @@ class Runtime:
         """Live connections (flat and scoped) of the running session."""
         return self.signalling.live
 
-    def new_connection(self, client: str | None = None) -> int:
-        """Mint a connection id for `client` (see `Signalling.mint`)."""
-        return self.signalling.mint(client)
-
     def offer(
         self,
         cid: int | None,
@@ -375,20 +371,6 @@ class Runtime:
     def _make_peer(self, **kwargs: Any) -> Peer:
         assert self._peer_factory is not None
         return self._peer_factory(self.session, self.hub, ice_servers=self.ice_servers, **kwargs)
-
-    def answer(self, cid: int | None) -> str | None:
-        """The answer SDP of a connection, or None while negotiating (see `Signalling.answer`)."""
-        return self.signalling.answer(cid)
-
-    async def add_candidates(
-        self,
-        cid: int | None,
-        candidates: list[dict[str, Any]],
-        is_final: bool,
-        client: str | None = None,
-    ) -> None:
-        """Apply or buffer client ICE candidates (see `Signalling.add_candidates`)."""
-        await self.signalling.add_candidates(cid, candidates, is_final, client)
 
 
 async def _maybe_await(method: Callable[[], Any] | None) -> None:
