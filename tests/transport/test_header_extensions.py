@@ -20,7 +20,7 @@ from reactor_runtime.transport.header_extensions import (
     ABS_SEND_TIME_URI,
     PLAYOUT_DELAY_LIMIT_MS,
     PLAYOUT_DELAY_URI,
-    PlayoutDelayMap,
+    SenderExtensionMap,
     decode_playout_delay,
     encode_playout_delay,
     rewrite_extension,
@@ -127,7 +127,8 @@ def stamped_packet(*ids: tuple[str, int]) -> bytes:
     parameters = RTCRtpParameters(
         headerExtensions=[RTCRtpHeaderExtensionParameters(id=i, uri=uri) for uri, i in ids]
     )
-    extension_map = PlayoutDelayMap((0, 0))
+    extension_map = SenderExtensionMap()
+    extension_map.enable_playout((0, 0))
     extension_map.configure(parameters)
     packet = RtpPacket(payload_type=96, sequence_number=7, timestamp=90_000)
     packet.extensions.mid = "0"

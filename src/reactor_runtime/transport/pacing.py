@@ -9,8 +9,9 @@ libwebrtc paces at 2.5 times
 its target rate; `Pacer` does the same for one sender: each packet waits until the
 bytes before it have left at `PACE_FACTOR` x the stream's current rate.
 
-Once the viewer's REMB has fallen (its estimator saw the path congested), the pace is
-also held under `LINK_FACTOR` x that REMB, near what the bottleneck carries; while
+Once the viewer's delay-based estimate has fallen (its REMB, or ours from its
+transport-cc feedback: either saw the path congested), the pace is
+also held under `LINK_FACTOR` x that estimate, near what the bottleneck carries; while
 the viewer's REMB has never fallen, packets leave in bursts of up to
 `CLEAR_BURST_SECONDS` of pace (a whole average frame at once) instead of 5 ms.
 
@@ -29,8 +30,12 @@ import asyncio
 import time
 from collections import deque
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from .header_extensions import abs_send_time, rewrite_extension
+
+if TYPE_CHECKING:
+    from .send_side import SendSideBandwidth
 
 PACE_FACTOR = 2.5
 """Pacing rate over the stream's target rate (libwebrtc's): a frame of twice the
@@ -92,7 +97,8 @@ class Pacer:
         Args:
             target: The stream's current rate (bit/s).
             clock: Monotonic seconds.
-            remb: The viewer's latest REMB (bit/s), None before one.
+            remb: The viewer's latest delay-based estimate (bit/s): its REMB, or the
+                send-side one with transport-cc; None before one.
         """
         self.target = target
         self.clock = clock
@@ -159,7 +165,9 @@ class Pacer:
 class PacedTransport:
     """A sender's view of its `RTCDtlsTransport` whose RTP goes through a `Pacer`.
 
-    Everything else is the transport's own (attribute access is forwarded).
+    Everything else is the transport's own (attribute access is forwarded). As each
+    paced packet leaves, its abs-send-time is written again, and its transport-wide
+    sequence number when the viewer negotiated transport-cc (`send_side`).
 
     Attributes:
         restamped: RTP packets whose abs-send-time was rewritten at their real send.
@@ -170,6 +178,8 @@ class PacedTransport:
         transport: object,
         pacer: Pacer,
         abs_send_time_id: Callable[[], int | None] = lambda: None,
+        send_side: SendSideBandwidth | None = None,
+        transport_cc_id: Callable[[], int | None] = lambda: None,
     ) -> None:
         """Pace what is sent through `transport`.
 
@@ -177,10 +187,14 @@ class PacedTransport:
             transport: The sender's `RTCDtlsTransport` (it encrypts what it is given).
             pacer: The sender's pacer.
             abs_send_time_id: The negotiated id of abs-send-time (None: not written).
+            send_side: The viewer's transport-cc estimate, which numbers each packet.
+            transport_cc_id: The negotiated id of transport-cc (None: not numbered).
         """
         self._transport = transport
         self.pacer = pacer
         self.abs_send_time_id = abs_send_time_id
+        self.send_side = send_side
+        self.transport_cc_id = transport_cc_id
         self.restamped = 0
 
     def __getattr__(self, name: str) -> object:
@@ -192,9 +206,21 @@ class PacedTransport:
         # paced: a sender report held behind a frame would skew the round trip.
         if not 192 <= data[1] <= 223:
             await self.pacer.wait(len(data))
-            extension_id = self.abs_send_time_id()
-            if extension_id is not None:
-                stamped = rewrite_extension(data, extension_id, abs_send_time())
-                self.restamped += stamped is not data
-                data = stamped
+            data = self._stamp(data, None)
         await self._transport._send_rtp(data)  # type: ignore[attr-defined]
+
+    async def send_probe(self, data: bytes, cluster: int) -> None:
+        """Send RTP packet `data` of probe `cluster` now: a probe keeps its own pace."""
+        await self._transport._send_rtp(self._stamp(data, cluster))  # type: ignore[attr-defined]
+
+    def _stamp(self, data: bytes, probe: int | None) -> bytes:
+        extension_id = self.abs_send_time_id()
+        if extension_id is not None:
+            stamped = rewrite_extension(data, extension_id, abs_send_time())
+            self.restamped += stamped is not data
+            data = stamped
+        if self.send_side is not None:
+            cc_id = self.transport_cc_id()
+            if cc_id is not None:
+                data = self.send_side.stamp(data, cc_id, probe)
+        return data

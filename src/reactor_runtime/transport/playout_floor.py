@@ -14,7 +14,7 @@ a minimum playout delay that covers a repair (`FLOOR_RTT_FACTOR` round trip plus
 `FLOOR_MARGIN_MS`; the path's own round trip, the lowest measured, since on a
 congested link the queue inflates the current one and a floor sized on it would add
 that queue's delay a second time), through the playout-delay header extension
-(`header_extensions.PlayoutDelayMap.set_floor`); `HOLD_SECONDS` after the last lossy
+(`header_extensions.SenderExtensionMap.set_floor`); `HOLD_SECONDS` after the last lossy
 report it lets go. A clean path keeps the lowest latency, a lossy one a smooth
 picture at the cost of that floor.
 """

@@ -1,11 +1,13 @@
 """How fast to encode: each viewer's estimate, and one target per encoded stream.
 
-Every libwebrtc viewer (Chromium, both official SDKs) runs its own receive-side
-estimate with our answer (abs-send-time, no transport-cc) and reports it as REMB;
-its receiver reports carry the loss it sees. `ViewerEstimate` keeps, per viewer,
-the latest REMB and a loss-based bound: more than `LOSS_HIGH` lost cuts the bound
-below the rate being sent, less than `LOSS_LOW` lets it grow again, in between it
-holds (libwebrtc's send-side rule). Its value is the lower of the two, or None
+A viewer that negotiated transport-cc reports when each packet arrived, and the
+estimate of its path is made here (`send_side`; its share per video track arrives
+through `ViewerEstimate.on_delay_based`). Any other libwebrtc viewer runs its own
+receive-side estimate (abs-send-time) and reports it as REMB. Receiver reports carry
+the loss every viewer sees. `ViewerEstimate` keeps, per viewer, the latest of those
+delay-based estimates and a loss-based bound: more than `LOSS_HIGH` lost cuts the
+bound below the rate being sent, less than `LOSS_LOW` lets it grow again, in between
+it holds (libwebrtc's send-side rule). Its value is the lowest of them, or None
 before the viewer has said anything.
 
 Each stream is encoded once for all its viewers, so `StreamRate` gives the encoder
@@ -49,6 +51,8 @@ class ViewerEstimate:
 
     Attributes:
         remb: The latest REMB value (bit/s), None before the first.
+        delay_based: This track's share of the send-side estimate of the viewer's path
+            (bit/s, `send_side`), None without transport-cc.
         loss_bound: The loss-based bound (bit/s), None while loss has not mattered.
         fraction_lost: The loss over the latest judged window (0..1).
     """
@@ -57,19 +61,29 @@ class ViewerEstimate:
         """A viewer with no feedback yet."""
         self.clock = clock
         self.remb: int | None = None
+        self.delay_based: int | None = None
         self.loss_bound: float | None = None
         self.fraction_lost: float | None = None
         self._mark: tuple[float, int, int] | None = None
 
     @property
     def value(self) -> int | None:
-        """The estimate (bit/s): the lower of REMB and the loss bound, or None."""
-        known = [v for v in (self.remb, self.loss_bound) if v is not None]
+        """The estimate (bit/s): the lowest of REMB, send-side share, loss bound; or None."""
+        known = [v for v in (self.remb, self.delay_based, self.loss_bound) if v is not None]
         return int(min(known)) if known else None
 
     def on_remb(self, bitrate: int) -> None:
         """Take a REMB value (bit/s)."""
         self.remb = bitrate
+
+    def on_delay_based(self, bitrate: int) -> None:
+        """Take this track's share of the send-side estimate (bit/s)."""
+        self.delay_based = bitrate
+
+    @property
+    def delay_estimate(self) -> int | None:
+        """The delay-based estimate: the send-side share if any, else REMB (bit/s)."""
+        return self.delay_based if self.delay_based is not None else self.remb
 
     def on_report(self, lost: int, highest: int, sending: int | None) -> None:
         """Take one receiver report block: cumulative `lost` packets up to `highest` seq.
@@ -100,14 +114,16 @@ class ViewerEstimate:
             self.loss_bound = cut if self.loss_bound is None else min(self.loss_bound, cut)
         elif fraction < LOSS_LOW and self.loss_bound is not None:
             self.loss_bound *= LOSS_GROWTH**elapsed
-            if self.remb is not None and self.loss_bound >= self.remb:
-                self.loss_bound = None  # REMB bounds again
+            delay = self.delay_estimate
+            if delay is not None and self.loss_bound >= delay:
+                self.loss_bound = None  # the delay-based estimate bounds again
 
     def stats(self) -> dict[str, Any]:
         """The estimate and what it is made of."""
         return {
             "estimate": self.value,
             "remb": self.remb,
+            "delay_based": self.delay_based,
             "loss_bound": None if self.loss_bound is None else int(self.loss_bound),
             "fraction_lost": self.fraction_lost,
         }

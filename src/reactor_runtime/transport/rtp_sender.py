@@ -34,7 +34,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiortc import RTCRtpSender
 from aiortc.rtp import (
@@ -53,8 +53,12 @@ from aiortc.rtp import (
 from aiortc.utils import uint16_add
 
 from .aiortc_private import require
-from .header_extensions import abs_send_time_id
+from .header_extensions import abs_send_time_id, transport_cc_id
 from .pacing import PacedTransport, Pacer
+
+if TYPE_CHECKING:
+    from .probing import Probe
+    from .send_side import SendSideBandwidth
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +75,11 @@ RESEND_INTERVAL = 0.05
 receiver repeats its NACK each round trip until the packet comes; answering every
 repeat of a packet already on its way only queues more in front of it (a
 retransmission storm on a congested link), so one resend per round trip at most."""
+
+PROBE_TIMER_SECONDS = 0.002
+"""A probe packet due sooner than this leaves at once: the event loop's timers are
+not finer, and a probe's rate is read from when its packets really left."""
+RTP_HEADER_BYTES = 12
 
 _SEQ_MOD = 1 << 16
 AIORTC_PRIVATE = (
@@ -163,6 +172,21 @@ class PacketHistory:
         self._resent[seq] = now
         return True
 
+    def recent(self, size: int) -> list[RtpPacket]:
+        """The latest packets held, oldest first, about `size` bytes of them in all."""
+        found: list[RtpPacket] = []
+        total = 0
+        for sent, seq in reversed(self._order):
+            if total >= size:
+                break
+            entry = self._packets.get(seq)
+            if entry is None or entry[0] != sent:
+                continue
+            found.append(entry[1])
+            total += RTP_HEADER_BYTES + len(entry[1].payload)
+        found.reverse()
+        return found
+
     def _expire(self, now: float) -> None:
         order, packets = self._order, self._packets
         while order and (len(order) > self.max_packets or now - order[0][0] > self.seconds):
@@ -197,6 +221,8 @@ class SenderBridge:
         history: PacketHistory | None = None,
         totals: LossCounters | None = None,
         pace: Callable[[], int | None] | None = None,
+        link: Callable[[], int | None] | None = None,
+        send_side: SendSideBandwidth | None = None,
     ) -> None:
         """Prepare the bridge of `sender`; nothing changes until `install()`.
 
@@ -210,6 +236,10 @@ class SenderBridge:
             totals: Counters shared with other bridges, added to as well as this one's.
             pace: The stream's current rate (bit/s), to pace its packets at
                 `pacing.PACE_FACTOR` times it; None sends them unpaced.
+            link: The viewer's delay-based estimate (bit/s) the pace stays under once
+                it fell (default: its REMB).
+            send_side: The viewer's transport-cc estimate: numbers each packet as it
+                leaves, reads the feedback, and uses this sender to probe.
         """
         self.sender = sender
         self.on_keyframe_request = on_keyframe_request
@@ -225,7 +255,9 @@ class SenderBridge:
         self.rembs = 0
         self.remb: int | None = None
         self.fraction_lost: float | None = None
-        self.pacer = Pacer(pace, remb=lambda: self.remb) if pace is not None else None
+        link = link or (lambda: self.remb)
+        self.pacer = Pacer(pace, remb=link) if pace is not None else None
+        self.send_side = send_side
         self._aiortc_handle: Callable[[Any], Any] | None = None
         self._resends: set[asyncio.Task[None]] = set()
 
@@ -244,9 +276,17 @@ class SenderBridge:
         sender._handle_rtcp_packet = self.handle_rtcp
         sender._retransmit = self.retransmit
         sender._send_keyframe = self.on_keyframe_request
+        if self.send_side is not None:
+            self.send_side.install(sender._RTCRtpSender__transport)
+            if self.send_side.prober is None:
+                self.send_side.prober = self.send_probe
         if self.pacer is not None:
             sender._RTCRtpSender__transport = PacedTransport(
-                sender._RTCRtpSender__transport, self.pacer, lambda: abs_send_time_id(sender)
+                sender._RTCRtpSender__transport,
+                self.pacer,
+                lambda: abs_send_time_id(sender),
+                self.send_side,
+                lambda: transport_cc_id(sender),
             )
 
     async def handle_rtcp(self, packet: Any) -> None:
@@ -298,6 +338,42 @@ class SenderBridge:
             self.throttled += 1
             self.totals.throttled += 1
             return
+        data = self._retransmission(packet)
+        try:
+            await sender.transport._send_rtp(data)
+        except ConnectionError:
+            return
+        self.retransmitted += 1
+        self.totals.retransmitted += 1
+
+    async def send_probe(self, probe: Probe) -> None:
+        """Send `probe`: copies of recent packets as retransmissions, at its own pace.
+
+        The viewer drops them as duplicates once its transport feedback has counted
+        them. Without RTX negotiated nothing is sent (the probe is abandoned).
+        """
+        sender: Any = self.sender
+        transport = sender.transport
+        if sender._RTCRtpSender__rtx_payload_type is None or not isinstance(
+            transport, PacedTransport
+        ):
+            return
+        started = time.monotonic()
+        sent = 0
+        for packet in self.history.recent(probe.size):
+            wait = started + sent * 8 / probe.bitrate - time.monotonic()
+            if wait > PROBE_TIMER_SECONDS:
+                await asyncio.sleep(wait)
+            data = self._retransmission(packet)
+            try:
+                await transport.send_probe(data, probe.cluster)
+            except ConnectionError:
+                return
+            sent += len(data)
+
+    def _retransmission(self, packet: RtpPacket) -> bytes:
+        """`packet`'s bytes to send again: the sender's next RTX packet if it has RTX."""
+        sender: Any = self.sender
         rtx_type = sender._RTCRtpSender__rtx_payload_type
         if rtx_type is not None:
             rtx_seq = sender._RTCRtpSender__rtx_sequence_number
@@ -305,13 +381,7 @@ class SenderBridge:
                 packet, payload_type=rtx_type, sequence_number=rtx_seq, ssrc=sender._rtx_ssrc
             )
             sender._RTCRtpSender__rtx_sequence_number = uint16_add(rtx_seq, 1)
-        data = packet.serialize(sender._RTCRtpSender__rtp_header_extensions_map)
-        try:
-            await sender.transport._send_rtp(data)
-        except ConnectionError:
-            return
-        self.retransmitted += 1
-        self.totals.retransmitted += 1
+        return packet.serialize(sender._RTCRtpSender__rtp_header_extensions_map)
 
     def _remb(self, fci: bytes) -> None:
         try:

@@ -32,7 +32,7 @@ from ..media.input_buffer import InputFrame
 from ..media.resample import StreamResampler
 from .encoded import EncodedVideo
 from .encoders import AUDIO_RATE, VideoCodec
-from .header_extensions import PlayoutDelayMap, playout_map
+from .header_extensions import SenderExtensionMap, playout_map
 from .layer_policy import BASE_SHARE
 from .packetizer import H264Packetizer, Trailer, Vp8Packetizer
 from .pipelines import KEYFRAME_MIN_INTERVAL
@@ -45,6 +45,7 @@ if TYPE_CHECKING:
 
     from ..session import Session
     from .hub import MediaHub
+    from .send_side import SendSideBandwidth
     from .trailer_reader import TrailerReader
 
 log = logging.getLogger(__name__)
@@ -84,7 +85,7 @@ class OutboundTrack(MediaStreamTrack):
         """True/False overrides the stream's layer policy for this viewer; None follows it."""
         self.last_sent: float | None = None
         self.bridge: SenderBridge | None = None
-        self.playout: PlayoutDelayMap | None = None
+        self.playout: SenderExtensionMap | None = None
         """The sender's playout-delay writer, None when the viewer did not negotiate it."""
         self.floor = PlayoutFloor()
         """The loss floor under this viewer's playout delay (`playout_floor`)."""
@@ -178,11 +179,18 @@ class OutboundTrack(MediaStreamTrack):
         if self._started:
             self._set_subscribed(not paused)
 
-    def attach_sender(self, sender: RTCRtpSender, trailer: Trailer | None = None) -> SenderBridge:
+    def attach_sender(
+        self,
+        sender: RTCRtpSender,
+        trailer: Trailer | None = None,
+        send_side: SendSideBandwidth | None = None,
+    ) -> SenderBridge:
         """Bend the video `sender` carrying this track (see `rtp_sender`), before it starts.
 
         Its frames are packetized by our `Vp8Packetizer` (or `H264Packetizer`), which
-        appends `trailer`'s bytes to each frame's payload if given. Call after `bind`.
+        appends `trailer`'s bytes to each frame's payload if given. With `send_side`
+        (the viewer negotiated transport-cc) its packets are numbered and this track's
+        estimate gets a share of the viewer's send-side estimate. Call after `bind`.
         """
         bridge = self.bridge = SenderBridge(
             sender,
@@ -191,7 +199,11 @@ class OutboundTrack(MediaStreamTrack):
             on_report=self._on_loss,
             totals=self.hub.loss,
             pace=self._bitrate,
+            link=lambda: self.estimate.delay_estimate,
+            send_side=send_side,
         )
+        if send_side is not None:
+            send_side.add(self.estimate)
         bridge.install()
         self.playout = playout_map(sender)
         packetizer = H264Packetizer(trailer) if self.codec == "h264" else Vp8Packetizer(trailer)
