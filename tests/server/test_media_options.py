@@ -1,4 +1,5 @@
-"""`reactor run --max-frame-metadata / --max-trailer / --temporal-layers` reach where they apply."""
+"""`reactor run --max-frame-metadata / --max-trailer / --temporal-layers / --no-low-stream`
+reach where they apply."""
 
 from __future__ import annotations
 
@@ -47,7 +48,11 @@ def parse(*argv: str) -> argparse.Namespace:
 def test_the_defaults_are_the_named_constants() -> None:
     options = from_args(parse())
     assert (options.max_frame_metadata, options.max_trailer) == (MAX_FRAME_METADATA, MAX_TRAILER)
-    assert options.runtime_options() == {"max_trailer": MAX_TRAILER, "temporal_layers": None}
+    assert options.runtime_options() == {
+        "max_trailer": MAX_TRAILER,
+        "temporal_layers": None,
+        "low_stream": None,
+    }
     # The inbound limit follows the emit limit unless given.
     assert from_args(parse("--max-frame-metadata", "1000")).max_trailer == 1064
 
@@ -87,15 +92,16 @@ async def test_the_emit_limit_reaches_the_session_and_its_error_names_the_flag()
         Session(StillModel, max_frame_metadata=0)
 
 
-async def test_the_trailer_limit_reaches_each_peer_and_the_layer_count_the_hub() -> None:
-    options = from_args(parse("--max-trailer", "100", "--temporal-layers", "1"))
+async def test_the_trailer_limit_reaches_each_peer_and_the_layer_options_the_hub() -> None:
+    argv = ("--max-trailer", "100", "--temporal-layers", "1", "--no-low-stream")
+    options = from_args(parse(*argv))
     session = Session(StillModel)
     runtime = Runtime(session, **options.runtime_options())
     make_peer, make_hub = default_transport("vp8", runtime._peer_options(), runtime.hub_options)
     await session.start()
     hub = make_hub(session)
     try:
-        assert hub.temporal_layers == 1
+        assert hub.temporal_layers == 1 and hub.low_stream is False
         peer = make_peer(session, hub, viewer_id="v", family="v1", ice_servers=[])
         assert peer.max_trailer == 100
         await peer.close("test over")

@@ -7,12 +7,12 @@ import itertools
 import av
 import numpy as np
 
+from reactor_runtime.transport.audio_pipeline import AudioPipeline
 from reactor_runtime.transport.encoded import EncodedVideo
 from reactor_runtime.transport.encoders import START_BITRATE, rgb_to_yuv
 from reactor_runtime.transport.h264_encoder import H264Encoder
-from reactor_runtime.transport.layer_policy import BASE_SHARE
-from reactor_runtime.transport.pipelines import AudioPipeline
 from reactor_runtime.transport.rate_control import ViewerEstimate
+from reactor_runtime.transport.stream_policy import BASE_SHARE
 from reactor_runtime.transport.tracks import AUDIO_QUEUE, VIDEO_QUEUE, OutboundTrack
 from reactor_runtime.transport.vp8_encoder import Vp8Encoder
 
@@ -30,13 +30,16 @@ class HubSpy:
     def unsubscribe(self, track: OutboundTrack) -> None:
         self.subscribed.remove(track)
 
-    def request_keyframe(self, name: str, codec: str) -> None:
+    def request_keyframe(self, name: str, codec: str, low: bool = False) -> None:
         self.keyframes += 1
 
     def base_layer_only(self, name: str, codec: str, viewer: object) -> bool:
         return False
 
-    def bitrate(self, name: str, codec: str) -> int:
+    def on_low_stream(self, name: str, codec: str, viewer: object) -> bool:
+        return False
+
+    def bitrate(self, name: str, codec: str, low: bool = False) -> int:
         return 2_000_000
 
 

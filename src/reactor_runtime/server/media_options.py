@@ -1,8 +1,9 @@
-"""`reactor run` flags for per-frame metadata limits and VP8 temporal layering.
+"""`reactor run` flags for per-frame metadata limits, VP8 temporal layering, low streams.
 
 The defaults and their reasons live where the limits apply: `tracks.MAX_FRAME_METADATA`
 (what `emit` takes per video frame), `transport.frame_metadata.MAX_TRAILER` (what is
-read off a viewer's video per frame), `transport.pipelines` (temporal layers).
+read off a viewer's video per frame), `transport.pipelines` (temporal layers),
+`transport.low_stream` (the second, smaller encode for viewers far below the others).
 """
 
 from __future__ import annotations
@@ -28,14 +29,19 @@ class MediaOptions:
     max_frame_metadata: int
     max_trailer: int
     temporal_layers: int | None = None
+    low_stream: bool | None = None
 
-    def runtime_options(self) -> dict[str, int | None]:
-        """`Runtime` keyword arguments (`max_trailer`, `temporal_layers`)."""
-        return {"max_trailer": self.max_trailer, "temporal_layers": self.temporal_layers}
+    def runtime_options(self) -> dict[str, int | bool | None]:
+        """`Runtime` keyword arguments (`max_trailer`, `temporal_layers`, `low_stream`)."""
+        return {
+            "max_trailer": self.max_trailer,
+            "temporal_layers": self.temporal_layers,
+            "low_stream": self.low_stream,
+        }
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add the frame-metadata and layering options of `reactor run` to `parser`."""
+    """Add the frame-metadata, layering and low-stream options of `reactor run` to `parser`."""
     group = parser.add_argument_group("video frames")
     group.add_argument(
         "--max-frame-metadata",
@@ -61,6 +67,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="VP8 temporal layers: 2 lets slow viewers get the base layer at half the "
         "frame rate, 1 sends one layer (transport.vp8_encoder.TEMPORAL_LAYERS, 2)",
     )
+    group.add_argument(
+        "--no-low-stream",
+        dest="low_stream",
+        action="store_false",
+        default=None,
+        help="no second, smaller encode for viewers far below the others "
+        "(transport.low_stream); they get the VP8 base layer only instead",
+    )
 
 
 def from_args(args: argparse.Namespace) -> MediaOptions:
@@ -82,4 +96,4 @@ def from_args(args: argparse.Namespace) -> MediaOptions:
         trailer = MAX_TRAILER - MAX_FRAME_METADATA + metadata
     elif not 1 <= trailer <= TRAILER_CEILING:
         raise ValueError(f"--max-trailer: expected 1..{TRAILER_CEILING} bytes, got {trailer}")
-    return MediaOptions(metadata, trailer, args.temporal_layers)
+    return MediaOptions(metadata, trailer, args.temporal_layers, args.low_stream)

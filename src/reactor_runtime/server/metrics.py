@@ -189,6 +189,7 @@ def media_metrics(media: dict[str, Any]) -> Iterator[Metric]:
     )
     yield per_codec("video_encoded_bytes", "Encoded video bytes, once per codec.", "bytes")
     yield per_codec("video_keyframes", "Keyframes encoded, per codec.", "keyframes")
+    yield per_codec("video_low_keyframes", "Keyframes of low streams, per codec.", "low_keyframes")
     timing = GaugeMetricFamily(
         "reactor_video_picture_ms",
         "Mean per-picture time of a video track, by step.",
@@ -197,6 +198,7 @@ def media_metrics(media: dict[str, Any]) -> Iterator[Metric]:
     for track, stats in sorted(video.items()):
         timing.add_metric([track, "convert"], stats["convert_ms"])
         timing.add_metric([track, "encode"], stats["encode_ms"])
+        timing.add_metric([track, "encode_low"], stats["low_encode_ms"])
     yield timing
     yield per_track("audio_packets", "Opus packets encoded.", audio, "packets")
     yield per_track(
@@ -289,7 +291,7 @@ def rate_metrics(media: dict[str, Any]) -> Iterator[Metric]:
     )
     switches = CounterMetricFamily(
         "reactor_video_layer_switches",
-        "Viewers switched to the base layer only (down) or back to the full stream (up).",
+        "Viewers switched down (to the low stream or base layer) or back up to the main one.",
         labels=[*labels, "direction"],
     )
     for track, stats in sorted(video.items()):

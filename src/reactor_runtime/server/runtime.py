@@ -73,6 +73,7 @@ class Runtime:
         max_bitrate: int | None = None,
         max_trailer: int | None = None,
         temporal_layers: int | None = None,
+        low_stream: bool | None = None,
     ) -> None:
         """Prepare a runtime for `session`; the model loads on `begin_loading()`.
 
@@ -97,6 +98,8 @@ class Runtime:
             max_trailer: largest frame-metadata trailer (bytes) read off a viewer's video
                 (default: `transport.frame_metadata.MAX_TRAILER`).
             temporal_layers: VP8 temporal layers of the hub's streams, 1 or 2 (default 2).
+            low_stream: False: no second, smaller encode for viewers far below the
+                others (`transport.low_stream`; default on).
         """
         self.session = session
         self.model_name = model_name or session.name
@@ -112,6 +115,8 @@ class Runtime:
         self.liveness = liveness
         hub = (("min_bitrate", min_bitrate), ("max_bitrate", max_bitrate))
         self.hub_options = {k: v for k, v in (*hub, ("temporal_layers", temporal_layers)) if v}
+        if low_stream is not None:
+            self.hub_options["low_stream"] = low_stream
         self.max_trailer = max_trailer
         self.channel_counters: ChannelCounters | None = None
         self._session_id = NIL_SESSION_ID

@@ -22,11 +22,14 @@ class EncodedVideo:
         temporal_id: VP8 temporal layer: 0 for the base layer (every keyframe), 1 for
             the enhancement layer a base-layer-only viewer skips. H.264 is always 0.
         metadata: The model's metadata for this frame, or None.
+        low: Whether the frame is of its track's low stream (`low_stream`), sent only
+            to the viewers on it, rather than of the main stream.
     """
 
     packet: av.Packet
     temporal_id: int = 0
     metadata: bytes | None = None
+    low: bool = False
 
     @property
     def is_keyframe(self) -> bool:

@@ -4,8 +4,11 @@ The pacer hands each `PacedFrame` to `MediaHub` on the server loop. Video pictur
 to one worker thread per video track, which converts RGB to yuv420p once and encodes
 it once per codec some viewer needs (VP8 and/or H.264); the finished packets come back
 to the loop as `EncodedVideo` frames and are copied by reference into each subscribed
-viewer's bounded queue; a viewer far slower than the others is given only the base
-layer of a layered VP8 stream (`base_layer_only`, decided by `layer_policy`).
+viewer's bounded queue. A viewer far slower than the others (`stream_policy`) is
+moved to the track's low stream (a second, smaller encode, `low_stream`), or, with
+that turned off, given only the base layer of a layered VP8 stream
+(`base_layer_only`); every frame goes to all the codec's tracks, each taking the
+frames of its stream.
 Audio is cut into 20 ms Opus packets on the loop itself (0.1-0.3 ms each), so it never
 waits behind a video encode, and each packet leaves when the last sample it carries is
 presented: the model emits ahead (batches, a buffer), and packets sent in bursts on the
@@ -30,11 +33,12 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import av
 
+from .audio_pipeline import AudioPipeline
 from .encoded import EncodedVideo
 from .encoders import VideoCodec, check_bitrates
 from .frame_metadata import FrameMetadataCounters
 from .opus import OPUS_FRAME
-from .pipelines import AudioPipeline, VideoPipeline
+from .pipelines import VideoPipeline
 from .rate_control import DEFAULT_MAX_BITRATE, DEFAULT_MIN_BITRATE, ViewerEstimate
 from .rtcp_sync import MediaClock
 from .rtp_sender import LossCounters
@@ -82,6 +86,7 @@ class MediaHub:
         min_bitrate: int = DEFAULT_MIN_BITRATE,
         max_bitrate: int = DEFAULT_MAX_BITRATE,
         temporal_layers: int = TEMPORAL_LAYERS,
+        low_stream: bool = True,
     ) -> None:
         """Serve `session`'s output tracks.
 
@@ -94,7 +99,9 @@ class MediaHub:
                 stream to (`--min-bitrate`).
             max_bitrate: The highest rate (bit/s) of any video stream (`--max-bitrate`).
             temporal_layers: VP8 temporal layers: 2 lets far slower viewers get the base
-                layer only (`layer_policy`), 1 turns layering off.
+                layer only when the low stream is off, 1 turns layering off.
+            low_stream: Whether far slower viewers get a second, smaller encode
+                (`low_stream`; `--no-low-stream` turns it off).
 
         Raises:
             ValueError: a bad codec, bit rate range or layer count (the message names
@@ -108,6 +115,7 @@ class MediaHub:
         self.min_bitrate = min_bitrate
         self.max_bitrate = max_bitrate
         self.temporal_layers = temporal_layers
+        self.low_stream = low_stream
         self.loss = LossCounters()
         """NACKs, retransmissions, keyframe requests and REMBs of every viewer's sender."""
         self.frame_metadata = FrameMetadataCounters()
@@ -154,6 +162,7 @@ class MediaHub:
                 self.min_bitrate,
                 self.max_bitrate,
                 self.temporal_layers,
+                self.low_stream,
             )
             pipeline.start()
             self._video[name] = pipeline
@@ -202,21 +211,32 @@ class MediaHub:
                 self._video[track.name].rate(track.codec).discard(track.estimate)
             self._update(track.name)
 
-    def bitrate(self, name: str, codec: VideoCodec) -> int | None:
-        """The rate (bit/s) video track `name` is encoded at in `codec`, if it is."""
+    def bitrate(self, name: str, codec: VideoCodec, low: bool = False) -> int | None:
+        """The rate (bit/s) video track `name` is encoded at in `codec`, if it is.
+
+        `low`: the rate of its low stream instead of its main one.
+        """
         pipeline = self._video.get(name)
-        return None if pipeline is None else pipeline.bitrate(codec)
+        return None if pipeline is None else pipeline.bitrate(codec, low)
 
     def base_layer_only(self, name: str, codec: VideoCodec, viewer: ViewerEstimate) -> bool:
         """Whether the viewer with estimate `viewer` gets only the base layer of `name`."""
         pipeline = self._video.get(name)
         return pipeline is not None and pipeline.base_layer_only(codec, viewer)
 
-    def request_keyframe(self, name: str, codec: VideoCodec) -> None:
-        """Ask for a keyframe on video track `name` in `codec` (PLI, FIR, a viewer joining)."""
+    def on_low_stream(self, name: str, codec: VideoCodec, viewer: ViewerEstimate) -> bool:
+        """Whether the viewer with estimate `viewer` is to get the low stream of `name`."""
+        pipeline = self._video.get(name)
+        return pipeline is not None and pipeline.on_low_stream(codec, viewer)
+
+    def request_keyframe(self, name: str, codec: VideoCodec, low: bool = False) -> None:
+        """Ask for a keyframe on video track `name` in `codec` (PLI, FIR, a viewer joining).
+
+        `low`: on its low stream instead of its main one.
+        """
         pipeline = self._video.get(name)
         if pipeline is not None:
-            pipeline.request_keyframe(codec)
+            pipeline.request_keyframe(codec, low)
 
     def _update(self, name: str) -> None:
         if name in self._video:

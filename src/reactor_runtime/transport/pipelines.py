@@ -1,8 +1,9 @@
-"""The per-track halves of the hub: a video encoder thread and an Opus packetizer.
+"""The video half of the hub's per-track work: one encoder thread per video track.
 
-`VideoPipeline` turns pictures into `EncodedVideo` frames (the packet and its VP8
-temporal layer) once per wanted codec on its own thread;
-`AudioPipeline` turns paced samples into contiguous 20 ms Opus packets on the loop.
+`VideoPipeline` turns pictures into `EncodedVideo` frames (the packet, its VP8
+temporal layer and its stream) once per wanted codec on its own thread, and once more
+per codec with viewers far below the others (its `low_stream`). The audio half is
+`audio_pipeline`.
 """
 
 from __future__ import annotations
@@ -14,16 +15,15 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import av
 import numpy as np
 
 from .encoded import EncodedVideo
 from .encoders import VIDEO_CODECS, VideoCodec, VideoEncoder, check_bitrates, rgb_to_yuv
 from .h264_encoder import H264Encoder
 from .ladder import Ladder, scaled_size
-from .layer_policy import LayerPolicy
-from .opus import OPUS_FRAME, OpusEncoder
+from .low_stream import LowStreams
 from .rate_control import DEFAULT_MAX_BITRATE, DEFAULT_MIN_BITRATE, StreamRate
+from .stream_policy import StreamPolicy
 from .vp8_encoder import TEMPORAL_LAYERS, Vp8Encoder
 
 log = logging.getLogger(__name__)
@@ -34,8 +34,6 @@ Also the window in which a viewer's PLI is answered by a keyframe it was just se
 (`OutboundTrack.remote_keyframe_request`): ~one round trip plus a frame, so one keyframe
 serves every viewer that asked for it, and a PLI storm on a congested link does not
 become a keyframe storm."""
-MAX_SILENCE = 48_000
-"""Longest run of silence sent in one go (ticks); a longer gap is a timestamp jump."""
 
 
 def video_encoder(
@@ -63,6 +61,9 @@ class VideoPipeline:
     waiting one (counted in `skipped`): the stream stays live instead of falling behind.
     Before each picture, each codec's encoder takes the rate its `StreamRate` decides,
     and the picture is scaled to the step of that codec's `Ladder` for that rate.
+    A codec with viewers down (`stream_policy`) is also encoded on its low stream
+    (`low_stream`), and both streams' frames of one picture are delivered together,
+    so a viewer switching streams at a keyframe never gets two frames of one picture.
     """
 
     def __init__(
@@ -74,10 +75,13 @@ class VideoPipeline:
         min_bitrate: int = DEFAULT_MIN_BITRATE,
         max_bitrate: int = DEFAULT_MAX_BITRATE,
         temporal_layers: int = TEMPORAL_LAYERS,
+        low_stream: bool = True,
     ) -> None:
         """Prepare the pipeline of track `name`; `deliver` runs on `loop`.
 
         `temporal_layers` (1 or 2) is the VP8 encoder's (`vp8_encoder.TEMPORAL_LAYERS`).
+        `low_stream` False sends far slower viewers of a layered VP8 stream its base
+        layer only instead of a low stream (and H.264 ones the one stream).
 
         Raises:
             ValueError: the bit rate range is empty (the message names the bounds).
@@ -86,6 +90,9 @@ class VideoPipeline:
         self.min_bitrate = min_bitrate
         self.max_bitrate = max_bitrate
         self.temporal_layers = temporal_layers
+        self.low_stream = low_stream
+        self.low = LowStreams(self._make_encoder)
+        """Each codec's low stream, while viewers are down to it."""
         self.rates: dict[VideoCodec, StreamRate] = {}
         """Each codec's rate decision (the hub adds its viewers' estimates to it)."""
         self.ladders: dict[VideoCodec, Ladder] = {}
@@ -101,8 +108,8 @@ class VideoPipeline:
         self.convert_seconds = 0.0
         self._cond = threading.Condition()
         self._pending: tuple[np.ndarray, int, bytes | None] | None = None
-        self._keyframe_requests: set[VideoCodec] = set()
-        self._last_forced: dict[VideoCodec, float] = {}
+        self._keyframe_requests: set[tuple[VideoCodec, bool]] = set()
+        self._last_forced: dict[tuple[VideoCodec, bool], float] = {}
         self.keyframe_requests: dict[VideoCodec, int] = {}
         """Keyframe requests received per codec (viewers joining, PLI/FIR, overflows)."""
         self.keyframes_forced: dict[VideoCodec, int] = {}
@@ -137,22 +144,27 @@ class VideoPipeline:
             self._pending = (picture, pts, metadata)
             self._cond.notify()
 
-    def request_keyframe(self, codec: VideoCodec) -> None:
-        """Make a coming picture of `codec` a keyframe (at most one per 0.25 s)."""
+    def request_keyframe(self, codec: VideoCodec, low: bool = False) -> None:
+        """Make a coming picture of `codec`'s main (or `low`) stream a keyframe.
+
+        At most one per stream per `KEYFRAME_MIN_INTERVAL`.
+        """
         with self._cond:
-            self.keyframe_requests[codec] = self.keyframe_requests.get(codec, 0) + 1
-            self._keyframe_requests.add(codec)
+            if not low:
+                self.keyframe_requests[codec] = self.keyframe_requests.get(codec, 0) + 1
+            self._keyframe_requests.add((codec, low))
 
     def rate(self, codec: VideoCodec) -> StreamRate:
         """The rate decision of `codec`'s stream (made on first use).
 
-        A layered VP8 stream's decision sends far slower viewers the base layer only
-        (`layer_policy`).
+        Its `StreamPolicy` sends far slower viewers down: to the low stream, or with
+        that turned off, to the base layer of a layered VP8 stream.
         """
         rate = self.rates.get(codec)
         if rate is None:
             layered = codec == "vp8" and self.temporal_layers > 1
-            rate = self.rates[codec] = StreamRate(layers=LayerPolicy() if layered else None)
+            policy = StreamPolicy(self.low_stream) if self.low_stream or layered else None
+            rate = self.rates[codec] = StreamRate(layers=policy)
         return rate
 
     def base_layer_only(self, codec: VideoCodec, viewer: object) -> bool:
@@ -160,8 +172,16 @@ class VideoPipeline:
         rate = self.rates.get(codec)
         return rate is not None and rate.layers is not None and rate.layers.is_base_only(viewer)
 
-    def bitrate(self, codec: VideoCodec) -> int | None:
-        """The rate `codec`'s encoder works to (bit/s), None before it opened."""
+    def on_low_stream(self, codec: VideoCodec, viewer: object) -> bool:
+        """Whether the viewer with estimate `viewer` is to get `codec`'s low stream."""
+        rate = self.rates.get(codec)
+        return rate is not None and rate.layers is not None and rate.layers.on_low_stream(viewer)
+
+    def bitrate(self, codec: VideoCodec, low: bool = False) -> int | None:
+        """The rate `codec`'s main (or `low`) encoder works to (bit/s), None if not open."""
+        if low:
+            stream = self.low.streams.get(codec)
+            return None if stream is None else stream.encoder.bitrate
         encoder = self._encoders.get(codec)
         return None if encoder is None else encoder.bitrate
 
@@ -185,11 +205,12 @@ class VideoPipeline:
             "layers": {c: r.layers.stats() for c, r in list(self.rates.items()) if r.layers},
             "ladder_steps": {c: ladder.steps for c, ladder in list(self.ladders.items())},
             "scale": {c: ladder.scale for c, ladder in list(self.ladders.items())},
+            **self.low.stats(),
         }
 
     def _take(
         self,
-    ) -> tuple[np.ndarray, int, bytes | None, set[VideoCodec], set[VideoCodec]] | None:
+    ) -> tuple[np.ndarray, int, bytes | None, set[VideoCodec], set[tuple[VideoCodec, bool]]] | None:
         with self._cond:
             while self._pending is None and not self._stopped:
                 self._cond.wait()
@@ -201,14 +222,16 @@ class VideoPipeline:
             codecs = set(self.wanted)
             now = time.monotonic()
             forced = {
-                c
-                for c in self._keyframe_requests & codecs
-                if now - self._last_forced.get(c, -1e9) >= KEYFRAME_MIN_INTERVAL
+                s
+                for s in self._keyframe_requests
+                if s[0] in codecs and now - self._last_forced.get(s, -1e9) >= KEYFRAME_MIN_INTERVAL
             }
             self._keyframe_requests -= forced
-            for codec in forced:
-                self._last_forced[codec] = now
-                self.keyframes_forced[codec] = self.keyframes_forced.get(codec, 0) + 1
+            for stream in forced:
+                self._last_forced[stream] = now
+                codec, low = stream
+                if not low:
+                    self.keyframes_forced[codec] = self.keyframes_forced.get(codec, 0) + 1
         return picture, pts, metadata, codecs, forced
 
     def _run(self) -> None:
@@ -220,33 +243,34 @@ class VideoPipeline:
             for codec in set(self._encoders) - codecs:
                 del self._encoders[codec]
                 self.ladders.pop(codec, None)
+                self.low.drop(codec)
             if not codecs:
                 continue
             try:
                 started = time.perf_counter()
                 frame = rgb_to_yuv(picture)
                 converted = time.perf_counter()
+                low_before = self.low.encode_seconds
                 sized = {(frame.width, frame.height): frame}
                 for codec in sorted(codecs):
                     encoder = self._encoders.get(codec)
                     if encoder is None:
-                        encoder = self._encoders[codec] = video_encoder(
-                            codec,
-                            self.fps,
-                            self.min_bitrate,
-                            self.max_bitrate,
-                            self.temporal_layers,
-                        )
+                        encoder = self._encoders[codec] = self._make_encoder(codec)
                     self._follow_rate(codec, encoder)
                     size = self._ladder_size(codec, encoder, frame.width, frame.height)
                     if size not in sized:
                         sized[size] = frame.reformat(width=size[0], height=size[1])
-                    packets = encoder.encode(sized[size], pts, keyframe=codec in forced)
-                    if packets:
-                        frames = [EncodedVideo(p, encoder.temporal_id, metadata) for p in packets]
+                    packets = encoder.encode(sized[size], pts, keyframe=(codec, False) in forced)
+                    frames = [EncodedVideo(p, encoder.temporal_id, metadata) for p in packets]
+                    if any(p.is_keyframe for p in packets):
+                        self.low.main_keyframe(codec)
+                    key = (codec, True) in forced
+                    frames += self.low.encode(codec, frame, sized, pts, key, metadata)
+                    if frames:
                         self.loop.call_soon_threadsafe(self.deliver, self.name, codec, frames)
                 self.convert_seconds += converted - started
-                self.encode_seconds += time.perf_counter() - converted
+                low_seconds = self.low.encode_seconds - low_before
+                self.encode_seconds += time.perf_counter() - converted - low_seconds
                 self.encoded += 1
             except RuntimeError:
                 # Loop closed under us: the server is shutting down.
@@ -264,6 +288,11 @@ class VideoPipeline:
             ladder = self.ladders[codec] = Ladder()
         return scaled_size(width, height, ladder.update(encoder.bitrate, width, height))
 
+    def _make_encoder(self, codec: VideoCodec) -> VideoEncoder:
+        return video_encoder(
+            codec, self.fps, self.min_bitrate, self.max_bitrate, self.temporal_layers
+        )
+
     def _follow_rate(self, codec: VideoCodec, encoder: VideoEncoder) -> None:
         rate = self.rates.get(codec)
         context = encoder.context
@@ -273,103 +302,10 @@ class VideoPipeline:
         wanted = rate.decide(encoder.bitrate, low, high)
         if wanted is not None:
             encoder.set_bitrate(wanted)
-
-
-class AudioPipeline:
-    """One audio track: paced samples in, contiguous 20 ms Opus packets out (on the loop).
-
-    Samples are kept on the hub timeline: a paced frame that starts later than the
-    audio sent so far is preceded by silence, and silence is also sent in real time
-    while the pacer has nothing, so the viewer's audio clock never stops.
-    """
-
-    def __init__(
-        self, name: str, channels: int, deliver: Callable[[str, list[av.Packet]], None]
-    ) -> None:
-        """Prepare the pipeline of track `name` with `channels` channels."""
-        self.name = name
-        self.channels = channels
-        self.deliver = deliver
-        self.active = False
-        self.packets = 0
-        self.silence_samples = 0
-        self.trimmed_samples = 0
-        self._encoder: OpusEncoder | None = None
-        self._chunks: list[np.ndarray] = []
-        self._held = 0
-        self._start: int | None = None
-
-    @property
-    def end(self) -> int | None:
-        """Hub time (ticks) just after the last sample taken in, or None before any."""
-        return None if self._start is None else self._start + self._held
-
-    def set_active(self, active: bool) -> None:
-        """Start or stop producing packets; a restart begins at the next paced frame."""
-        if active != self.active:
-            self.active = active
-            self._restart(None)
-
-    def push(self, samples: np.ndarray, pts: int) -> None:
-        """Take `(channels, n)` int16 samples whose first one is at hub time `pts`."""
-        if not self.active:
-            return
-        end = self.end
-        if end is None:
-            self._start = pts
-        elif pts > end:
-            self.fill_silence(pts)
-        elif pts < end:
-            # Real-time silence already covered the start of this slice.
-            cut = min(end - pts, samples.shape[1])
-            self.trimmed_samples += cut
-            samples = samples[:, cut:]
-        if samples.shape[1]:
-            self._append(samples)
-
-    def fill_silence(self, until: int) -> None:
-        """Append silence up to hub time `until` (a long gap restarts the timeline)."""
-        end = self.end
-        if not self.active or end is None or until <= end:
-            return
-        missing = until - end
-        if missing > MAX_SILENCE:
-            self._restart(until)
-            return
-        self.silence_samples += missing
-        self._append(np.zeros((self.channels, missing), dtype=np.int16))
-
-    def _restart(self, start: int | None) -> None:
-        # A fresh encoder too: Opus predicts from the previous stream, and its state
-        # from before the gap decodes as a full-scale click on the new stream.
-        self._chunks, self._held, self._start = [], 0, start
-        self._encoder = None
-
-    def _append(self, samples: np.ndarray) -> None:
-        self._chunks.append(samples)
-        self._held += samples.shape[1]
-        if self._held < OPUS_FRAME:
-            return
-        held = np.concatenate(self._chunks, axis=1) if len(self._chunks) > 1 else self._chunks[0]
-        whole = self._held - self._held % OPUS_FRAME
-        if self._encoder is None:
-            self._encoder = OpusEncoder(self.channels)
-        assert self._start is not None
-        packets: list[av.Packet] = []
-        for offset in range(0, whole, OPUS_FRAME):
-            packets += self._encoder.encode(held[:, offset : offset + OPUS_FRAME], self._start)
-            self._start += OPUS_FRAME
-        rest = held[:, whole:]
-        self._chunks = [rest] if rest.shape[1] else []
-        self._held = rest.shape[1]
-        self.packets += len(packets)
-        if packets:
-            self.deliver(self.name, packets)
-
-    def stats(self) -> dict[str, Any]:
-        """Counters of this track."""
-        return {
-            "packets": self.packets,
-            "silence_samples": self.silence_samples,
-            "trimmed_samples": self.trimmed_samples,
-        }
+        policy = rate.layers
+        if policy is not None and policy.low_stream:
+            main_key, low_key = self.low.update(codec, policy.down, rate.viewers)
+            if main_key:
+                self.request_keyframe(codec)
+            if low_key:
+                self.request_keyframe(codec, low=True)

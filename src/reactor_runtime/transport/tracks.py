@@ -1,4 +1,4 @@
-"""A viewer's media tracks: outbound (hub packets to aiortc) and inbound (aiortc to inputs).
+"""A viewer's outbound media tracks: the hub's encoded packets to aiortc.
 
 `OutboundTrack.recv()` returns already-encoded frames (`EncodedVideo`, or `av.Packet`
 for audio): aiortc's `RTCRtpSender` then only packetizes them, with our
@@ -7,8 +7,10 @@ for audio): aiortc's `RTCRtpSender` then only packetizes them, with our
 lets it overflow, video first drops the queued enhancement layer frames (TID 1: no other
 frame needs them), then, if that is not enough, everything up to the next keyframe (a
 VP8/H.264 stream cannot skip a base delta frame); audio drops its oldest packet. A
-viewer the stream's `layer_policy` deems far slower than the others is sent the base
-layer only (`base_layer_only`).
+viewer the stream's `stream_policy` deems far slower than the others gets the track's
+low stream (`wants_low`; it switches streams at a keyframe of the other one, which
+replaces the frame of that picture it holds), or the base layer only
+(`base_layer_only`).
 
 A video track also owns its sender's `SenderBridge` (`attach_sender`): the viewer's
 NACKs are answered from a longer history, its PLI/FIR reach the hub (one keyframe
@@ -25,28 +27,27 @@ import time
 from typing import TYPE_CHECKING, Any
 
 import av
-import numpy as np
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
-from ..media.input_buffer import InputFrame
-from ..media.resample import StreamResampler
 from .encoded import EncodedVideo
-from .encoders import AUDIO_RATE, VideoCodec
+from .encoders import VideoCodec
 from .header_extensions import SenderExtensionMap, playout_map
-from .layer_policy import BASE_SHARE
+from .input_reader import InputReader
 from .packetizer import H264Packetizer, Trailer, Vp8Packetizer
 from .pipelines import KEYFRAME_MIN_INTERVAL
 from .playout_floor import PlayoutFloor
 from .rate_control import ViewerEstimate
 from .rtp_sender import SenderBridge, install_packetizer
+from .stream_policy import BASE_SHARE
 
 if TYPE_CHECKING:
     from aiortc import RTCRtpSender
 
-    from ..session import Session
     from .hub import MediaHub
     from .send_side import SendSideBandwidth
-    from .trailer_reader import TrailerReader
+
+__all__ = ["AUDIO_QUEUE", "VIDEO_QUEUE", "InputReader", "OutboundTrack"]
+"""`InputReader` (now `input_reader`) stays importable from here for `peer`."""
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +68,8 @@ class OutboundTrack(MediaStreamTrack):
             base layer only.
         layer_dropped: Enhancement layer frames dropped from an overflowing queue.
         dropped: Frames or packets dropped from an overflowing queue otherwise.
+        low: Whether the viewer is sent the low stream of its codec now.
+        switches: Switches to the low stream ("down") and back ("up").
     """
 
     def __init__(self, hub: MediaHub, name: str, kind: str) -> None:
@@ -81,6 +84,8 @@ class OutboundTrack(MediaStreamTrack):
         self.dropped = 0
         self.layer_skipped = 0
         self.layer_dropped = 0
+        self.low = False
+        self.switches = {"down": 0, "up": 0}
         self.forced_base_layer: bool | None = None
         """True/False overrides the stream's layer policy for this viewer; None follows it."""
         self.last_sent: float | None = None
@@ -114,6 +119,13 @@ class OutboundTrack(MediaStreamTrack):
             return False
         return self.hub.base_layer_only(self.name, self.codec, self.estimate)
 
+    @property
+    def wants_low(self) -> bool:
+        """Whether this viewer is to be sent the low stream of its codec."""
+        if self.kind != "video" or self.codec is None:
+            return False
+        return self.hub.on_low_stream(self.name, self.codec, self.estimate)
+
     async def recv(self) -> EncodedVideo | av.Packet:  # type: ignore[override]
         """The next video frame or audio packet for this viewer.
 
@@ -137,6 +149,8 @@ class OutboundTrack(MediaStreamTrack):
     def push(self, packet: EncodedVideo | av.Packet) -> None:
         """Queue one video frame or audio packet from the hub (on the loop); never blocks."""
         if isinstance(packet, EncodedVideo):
+            if packet.low != self.low and not self._switch(packet):
+                return
             if self._need_keyframe and not packet.is_keyframe:
                 return
             self._need_keyframe = False
@@ -160,6 +174,17 @@ class OutboundTrack(MediaStreamTrack):
             self.dropped += 1
         self._queue.append(packet)
         self._ready.set()
+
+    def _switch(self, frame: EncodedVideo) -> bool:
+        """Move to `frame`'s stream if it is a keyframe of the one this viewer is to get."""
+        if not frame.is_keyframe or frame.low != self.wants_low:
+            return False
+        pts = frame.packet.pts
+        # Both streams' frames of a picture come in one delivery: drop the other's.
+        self._queue = collections.deque(f for f in self._queue if f.packet.pts != pts)
+        self.low = frame.low
+        self.switches["down" if frame.low else "up"] += 1
+        return True
 
     def _overflow(self) -> None:
         """Drop the queued enhancement layer frames: no frame references them."""
@@ -211,7 +236,7 @@ class OutboundTrack(MediaStreamTrack):
         return bridge
 
     def _bitrate(self) -> int | None:
-        return self.hub.bitrate(self.name, self.codec) if self.codec else None
+        return self.hub.bitrate(self.name, self.codec, self.low) if self.codec else None
 
     def _on_loss(self, lost: int, highest: int) -> None:
         sending = self._bitrate()
@@ -242,7 +267,7 @@ class OutboundTrack(MediaStreamTrack):
     def request_keyframe(self) -> None:
         """Ask the hub for a fresh keyframe for this viewer's codec."""
         if self.kind == "video" and self.codec is not None and self._subscribed:
-            self.hub.request_keyframe(self.name, self.codec)
+            self.hub.request_keyframe(self.name, self.codec, self.wants_low)
 
     def stop(self) -> None:
         """End the track: unsubscribe and wake a waiting `recv()`."""
@@ -264,6 +289,8 @@ class OutboundTrack(MediaStreamTrack):
             stats["keyframe_requests_shared"] = self.keyframe_requests_shared
             stats["rate"] = self.estimate.stats()
             stats["base_layer_only"] = self.base_layer_only
+            stats["low_stream"] = self.low
+            stats["stream_switches"] = dict(self.switches)
             stats["layer_skipped"] = self.layer_skipped
             stats["layer_dropped"] = self.layer_dropped
             stats["playout_floor_ms"] = self.floor.floor_ms
@@ -283,130 +310,3 @@ class OutboundTrack(MediaStreamTrack):
             self.hub.subscribe(self)
         else:
             self.hub.unsubscribe(self)
-
-
-class InputReader:
-    """Read one client-sent track and push its frames into the session's input buffer.
-
-    The first frame opens the buffer (`reset`) and claims the track for this viewer; a
-    track another viewer holds is read and discarded. The end of the track closes it.
-    """
-
-    def __init__(
-        self,
-        session: Session,
-        hub: MediaHub,
-        viewer_id: str,
-        name: str,
-        track: MediaStreamTrack,
-        channels: int = 1,
-        trailers: TrailerReader | None = None,
-    ) -> None:
-        """Read `track` into input track `name` (audio converted to `channels`).
-
-        Audio arrives at 48 kHz (Opus); an input track declaring another `sample_rate`
-        gets its samples at that rate (resampled per stream, so chunks join without
-        a click). `trailers` reads the frame-metadata trailers of a video track whose
-        viewer declared them: each frame's capture time and metadata go with it.
-        """
-        self.session = session
-        self.hub = hub
-        self.viewer_id = viewer_id
-        self.name = name
-        self.track = track
-        self.channels = channels
-        self.trailers = trailers
-        self.frames = 0
-        self.refused = 0
-        self.open = False
-        self._resampler: av.AudioResampler | None = None
-        spec = next((t for t in session.input_tracks if t.name == name), None)
-        rate = getattr(spec.type, "sample_rate", AUDIO_RATE) if spec else AUDIO_RATE
-        self.sample_rate: int = rate
-        self._to_declared = (
-            StreamResampler(AUDIO_RATE, channels, rate) if rate != AUDIO_RATE else None
-        )
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        """Start reading (on the server loop)."""
-        self._task = asyncio.get_running_loop().create_task(
-            self._run(), name=f"input:{self.viewer_id}:{self.name}"
-        )
-
-    async def stop(self) -> None:
-        """Stop reading and close the input if this viewer fed it."""
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-        self.release()
-
-    def release(self) -> None:
-        """Close the input buffer and free the track if this viewer holds it."""
-        if self.hub.release_input(self.name, self.viewer_id) or self.open:
-            self.session.inputs[self.name].close()
-        self.open = False
-
-    async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
-        try:
-            while True:
-                frame = await self.track.recv()
-                arrived = time.monotonic()
-                if not self.hub.claim_input(self.name, self.viewer_id):
-                    self.refused += 1
-                    if self.refused == 1:
-                        log.info(
-                            "viewer %s: input %r is held by viewer %s; its frames are dropped",
-                            self.viewer_id,
-                            self.name,
-                            self.hub.input_owner(self.name),
-                        )
-                    continue
-                if not self.open:
-                    self.session.inputs[self.name].reset()
-                    self.open = True
-                if isinstance(frame, av.VideoFrame):
-                    # ~1-3 ms per 640x480 picture: keep it off the loop.
-                    data = await loop.run_in_executor(None, _to_rgb, frame)
-                else:
-                    data = self._to_samples(frame)
-                    if data is None:
-                        continue
-                pts = float(frame.pts * frame.time_base) if frame.pts is not None else None
-                meta = self.trailers.take(frame.pts) if self.trailers is not None else None
-                self.session.push_input(
-                    self.name,
-                    InputFrame(
-                        data,
-                        pts,
-                        arrived_at=arrived,
-                        metadata=meta.user_data if meta else None,
-                        capture_time_us=meta.capture_time_us if meta else None,
-                    ),
-                )
-                self.frames += 1
-        except MediaStreamError:
-            log.debug("viewer %s: input %r ended", self.viewer_id, self.name)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("viewer %s: reading input %r failed", self.viewer_id, self.name)
-        finally:
-            self.release()
-
-    def _to_samples(self, frame: av.AudioFrame) -> np.ndarray | None:
-        if self._resampler is None:
-            layout = "mono" if self.channels == 1 else "stereo"
-            self._resampler = av.AudioResampler(format="s16p", layout=layout, rate=AUDIO_RATE)
-        arrays = [f.to_ndarray() for f in self._resampler.resample(frame)]
-        if not arrays:
-            return None
-        samples = np.ascontiguousarray(np.concatenate(arrays, axis=1), dtype=np.int16)
-        if self._to_declared is not None:
-            samples = self._to_declared.process(samples)
-        return samples if samples.shape[1] else None
-
-
-def _to_rgb(frame: av.VideoFrame) -> np.ndarray:
-    return frame.to_ndarray(format="rgb24")

@@ -1,7 +1,7 @@
 """`Vp8Encoder`: libvpx VP8 in real time, with two temporal layers by default.
 
 The layering lets a viewer that cannot take the full rate be sent the base layer
-alone from the same encode (`layer_policy`); `temporal_id` tells the packetizer which
+alone from the same encode (`stream_policy`); `temporal_id` tells the packetizer which
 layer each frame is in. Rate changes go to libvpx in place (`libvpx_rate`).
 """
 

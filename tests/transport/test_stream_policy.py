@@ -1,4 +1,4 @@
-"""VP8 temporal layers: which viewers get the base layer only, and what they receive."""
+"""Which viewers go down (low stream, or base layer only), and what they then receive."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from aiortc.rtp import RTCP_PSFB_APP, RtcpPsfbPacket, pack_remb_fci
 
 from reactor_runtime.server.metrics import rate_metrics
 from reactor_runtime.transport import MediaHub, ViewerPeer
-from reactor_runtime.transport.layer_policy import HOLD_SECONDS, LayerPolicy
 from reactor_runtime.transport.rate_control import StreamRate, ViewerEstimate
+from reactor_runtime.transport.stream_policy import HOLD_SECONDS, StreamPolicy
 
 
 class Clock:
@@ -27,9 +27,9 @@ class Clock:
 
 def test_a_viewer_far_below_the_others_gets_the_base_layer_and_bounds_the_stream():
     clock = Clock()
-    policy = LayerPolicy(clock=clock)
+    policy = StreamPolicy(low_stream=False, clock=clock)
     assert policy.decide({"a": 5_000_000, "b": 4_000_000}) == 4_000_000
-    assert not policy.base_only, "close estimates: everyone gets the full stream"
+    assert not policy.down, "close estimates: everyone gets the full stream"
     # b can take 1 Mbit/s: the stream follows a, bounded so b's base layer (60 %) fits.
     assert policy.decide({"a": 5_000_000, "b": 1_000_000}) == 1_666_666
     assert policy.is_base_only("b") and not policy.is_base_only("a")
@@ -37,7 +37,8 @@ def test_a_viewer_far_below_the_others_gets_the_base_layer_and_bounds_the_stream
     assert policy.is_base_only("b"), "held: a switch waits HOLD_SECONDS"
     clock.now += HOLD_SECONDS
     assert policy.decide({"a": 1_200_000, "b": 1_000_000}) == 1_000_000
-    assert not policy.base_only and policy.stats() == {
+    assert not policy.down and policy.stats() == {
+        "low_stream": 0,
         "base_layer_only": 0,
         "switches_down": 1,
         "switches_up": 1,
@@ -46,7 +47,7 @@ def test_a_viewer_far_below_the_others_gets_the_base_layer_and_bounds_the_stream
 
 def test_the_hysteresis_band_keeps_a_wavering_viewer_where_it_is():
     clock = Clock()
-    policy = LayerPolicy(clock=clock)
+    policy = StreamPolicy(low_stream=False, clock=clock)
     policy.decide({"a": 5_000_000, "b": 2_900_000})  # 0.58 of a: down
     for estimate in (3_100_000, 3_900_000, 3_100_000):  # 0.62-0.78: inside the band
         clock.now += HOLD_SECONDS
@@ -54,26 +55,26 @@ def test_the_hysteresis_band_keeps_a_wavering_viewer_where_it_is():
         assert policy.is_base_only("b"), estimate
     clock.now += HOLD_SECONDS
     policy.decide({"a": 5_000_000, "b": 4_100_000})  # 0.82: back up
-    assert not policy.base_only and policy.switches_down == 1
+    assert not policy.down and policy.switches_down == 1
 
 
 def test_a_lone_or_departed_viewer_is_never_left_on_the_base_layer():
     clock = Clock()
-    policy = LayerPolicy(clock=clock)
+    policy = StreamPolicy(low_stream=False, clock=clock)
     policy.decide({"a": 5_000_000, "b": 500_000})
     assert policy.is_base_only("b")
     policy.decide({"a": 5_000_000})
-    assert not policy.base_only
+    assert not policy.down
     assert policy.decide({"a": None}) is None
     with pytest.raises(ValueError, match=r"weak_ratio/recover_ratio.*got 0\.9 and 0\.8"):
-        LayerPolicy(weak_ratio=0.9, recover_ratio=0.8)
+        StreamPolicy(weak_ratio=0.9, recover_ratio=0.8)
 
 
 def test_a_stream_rate_with_layers_follows_the_others_not_the_weak_viewer():
     strong, weak = ViewerEstimate(), ViewerEstimate()
     strong.on_remb(6_000_000)
     weak.on_remb(900_000)
-    plain, layered = StreamRate(), StreamRate(layers=LayerPolicy())
+    plain, layered = StreamRate(), StreamRate(layers=StreamPolicy(low_stream=False))
     for rate in (plain, layered):
         rate.add(strong)
         rate.add(weak)
@@ -154,7 +155,7 @@ async def viewer(client: Any, hub: MediaHub, viewer_id: str) -> tuple[ViewerPeer
 async def test_a_viewer_far_below_another_gets_half_the_frames_and_decodes_them_all(
     make_textured_hub, make_client, wait_until
 ):
-    hub = await make_textured_hub()
+    hub = await make_textured_hub(low_stream=False)
     full_client = make_client(outputs=(("main_video", "video"),), labels=())
     base_client = make_client(outputs=(("main_video", "video"),), labels=())
     full_peer, full = await viewer(full_client, hub, "viewer-full")
@@ -181,7 +182,12 @@ async def test_a_viewer_far_below_another_gets_half_the_frames_and_decodes_them_
         decoded, errors = base.decode()
         assert errors == 0 and decoded >= len(base.frames) - 1
         layers = hub.stats()["video"]["main_video"]["layers"]["vp8"]
-        assert layers == {"base_layer_only": 1, "switches_down": 1, "switches_up": 0}
+        assert layers == {
+            "low_stream": 0,
+            "base_layer_only": 1,
+            "switches_down": 1,
+            "switches_up": 0,
+        }
         track = base_peer.stats()["tracks"]["main_video"]
         assert track["base_layer_only"] and track["layer_skipped"] >= got_base - 2
     finally:
@@ -189,10 +195,12 @@ async def test_a_viewer_far_below_another_gets_half_the_frames_and_decodes_them_
         await base_peer.close("test over")
 
 
-async def test_layering_can_be_turned_off_per_hub(session, make_textured_hub, make_client):
+async def test_layering_and_the_low_stream_can_be_turned_off_per_hub(
+    session, make_textured_hub, make_client
+):
     with pytest.raises(ValueError, match="temporal_layers: expected 1 or 2, got 3"):
         MediaHub(session, temporal_layers=3)
-    hub = await make_textured_hub(temporal_layers=1)
+    hub = await make_textured_hub(temporal_layers=1, low_stream=False)
     client = make_client(outputs=(("main_video", "video"),), labels=())
     peer, _ = await viewer(client, hub, "viewer-1")
     try:

@@ -1,14 +1,16 @@
-"""Which viewers of a layered VP8 stream get the base layer only, and the rate it allows.
+"""Which viewers of a video stream go down to its low stream, and the rate left to the rest.
 
 A stream is encoded once for all its viewers, at the lowest of their estimates
 (`rate_control.StreamRate`). One viewer far behind the others would drag everyone
-down to its rate; with two temporal layers it can instead be sent the base layer
-alone (every other frame, `BASE_SHARE` of the bits) while the stream follows the
-others. `LayerPolicy.decide` picks those viewers from the estimates and returns the
-rate the stream may then take: the lowest estimate of the full-rate viewers, bounded
-so that the base layer still fits each base-layer-only viewer (its estimate divided by
-`BASE_SHARE`). A viewer switches down below `WEAK_RATIO` of what the others allow and
-back up above `RECOVER_RATIO`, and never twice within `HOLD_SECONDS`.
+down to its rate; instead it goes down: to the track's low stream (a second, smaller
+encode at its own rate, `low_stream`), or, with the low stream turned off, to the base
+layer of a layered VP8 stream (every other frame, `BASE_SHARE` of the bits).
+`StreamPolicy.decide` picks those viewers from the estimates and returns the rate the
+main stream may then take: the lowest estimate of the viewers left on it (with the
+base-layer fallback, bounded so that the base layer still fits each viewer sent it
+alone: its estimate divided by `BASE_SHARE`). A viewer goes down below `WEAK_RATIO`
+of the lowest other viewer's estimate and back up above `RECOVER_RATIO`, and never
+switches twice within `HOLD_SECONDS`.
 """
 
 from __future__ import annotations
@@ -23,36 +25,39 @@ BASE_SHARE = BASE_LAYER_SHARE
 """Share of the stream's bits in its base layer (libvpx's target; measured 0.59 at
 720p on a textured pattern, FACTS.md 0.62)."""
 WEAK_RATIO = 0.6
-"""A viewer whose estimate is below this share of the lowest other viewer's goes to the
-base layer: below ~`BASE_SHARE` of the stream's rate it could not take the full stream,
-while the base layer at that rate still fits it."""
+"""A viewer whose estimate is below this share of the lowest other viewer's goes down:
+below ~`BASE_SHARE` of the stream's rate it could not take the full stream, while the
+base layer at that rate, or a low stream at its own rate, still fits it."""
 RECOVER_RATIO = 0.8
-"""A base-layer-only viewer whose estimate is back above this share of the others' goes
-back to the full stream (the gap to `WEAK_RATIO` keeps an estimate that wavers around
-one threshold from switching it every time)."""
+"""A viewer down whose estimate is back above this share of the others' goes back up
+(the gap to `WEAK_RATIO` keeps an estimate that wavers around one threshold from
+switching it every time)."""
 HOLD_SECONDS = 2.0
 """Least time between two switches of one viewer: a REMB estimate needs about this long
 to settle after the rate it sees changes."""
 
 
-class LayerPolicy:
-    """Base-layer-only choice for the viewers of one layered stream.
+class StreamPolicy:
+    """Which viewers of one stream are down (low stream, or base layer only).
 
     Attributes:
-        base_only: The viewers (their estimate objects) sent the base layer only.
-        switches_down: Viewers switched to the base layer only.
-        switches_up: Viewers switched back to the full stream.
+        low_stream: True when "down" means the track's low stream, False when it means
+            the base layer of this (layered VP8) stream.
+        down: The viewers (their estimate objects) that are down.
+        switches_down: Viewers switched down.
+        switches_up: Viewers switched back up to the main stream.
     """
 
     def __init__(
         self,
+        low_stream: bool = True,
         base_share: float = BASE_SHARE,
         weak_ratio: float = WEAK_RATIO,
         recover_ratio: float = RECOVER_RATIO,
         hold_seconds: float = HOLD_SECONDS,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        """A policy with no base-layer-only viewer.
+        """A policy with no viewer down.
 
         Raises:
             ValueError: the ratios are not 0 < weak_ratio <= recover_ratio <= 1, or
@@ -65,32 +70,37 @@ class LayerPolicy:
             )
         if not 0 < base_share <= 1:
             raise ValueError(f"base_share: expected a share in (0, 1], got {base_share}")
+        self.low_stream = low_stream
         self.base_share = base_share
         self.weak_ratio = weak_ratio
         self.recover_ratio = recover_ratio
         self.hold_seconds = hold_seconds
         self.clock = clock
-        self.base_only: set[Hashable] = set()
+        self.down: set[Hashable] = set()
         self.switches_down = 0
         self.switches_up = 0
         self._switched: dict[Hashable, float] = {}
 
+    def on_low_stream(self, viewer: Hashable) -> bool:
+        """Whether `viewer` is to be sent the low stream."""
+        return self.low_stream and viewer in self.down
+
     def is_base_only(self, viewer: Hashable) -> bool:
-        """Whether `viewer` is sent the base layer only."""
-        return viewer in self.base_only
+        """Whether `viewer` is to be sent the base layer only (low stream turned off)."""
+        return not self.low_stream and viewer in self.down
 
     def decide(self, estimates: Mapping[Hashable, int | None]) -> int | None:
-        """Update the base-layer-only viewers from `estimates`; the stream rate they allow.
+        """Update the viewers down from `estimates`; the main stream's rate they allow.
 
         Args:
             estimates: Each viewer's estimate (bit/s), None while it has said nothing.
 
         Returns:
-            The highest rate (bit/s) every viewer can take, or None if none has an
-            estimate.
+            The highest rate (bit/s) every viewer of the main stream can take, or None
+            if none has an estimate.
         """
-        for gone in self.base_only - estimates.keys():
-            self.base_only.discard(gone)
+        for gone in self.down - estimates.keys():
+            self.down.discard(gone)
         for gone in self._switched.keys() - estimates.keys():
             del self._switched[gone]
         known = {v: e for v, e in estimates.items() if e is not None}
@@ -103,32 +113,36 @@ class LayerPolicy:
                 self._switch(viewer, False, now)
                 continue
             reference = min(others)
-            if viewer in self.base_only:
+            if viewer in self.down:
                 if estimate >= self.recover_ratio * reference:
                     self._switch(viewer, False, now)
             elif estimate < self.weak_ratio * reference:
                 self._switch(viewer, True, now)
-        bounds = [e / self.base_share if v in self.base_only else e for v, e in known.items()]
+        if self.low_stream:
+            main = [e for v, e in known.items() if v not in self.down]
+            return min(main or known.values())
+        bounds = [e / self.base_share if v in self.down else e for v, e in known.items()]
         return int(min(bounds))
 
-    def _switch(self, viewer: Hashable, base_only: bool, now: float) -> None:
-        if base_only == (viewer in self.base_only):
+    def _switch(self, viewer: Hashable, down: bool, now: float) -> None:
+        if down == (viewer in self.down):
             return
         last = self._switched.get(viewer)
         if last is not None and now - last < self.hold_seconds:
             return
         self._switched[viewer] = now
-        if base_only:
-            self.base_only.add(viewer)
+        if down:
+            self.down.add(viewer)
             self.switches_down += 1
         else:
-            self.base_only.discard(viewer)
+            self.down.discard(viewer)
             self.switches_up += 1
 
     def stats(self) -> dict[str, Any]:
-        """Base-layer-only viewers now, and the switches made."""
+        """Viewers down now (on the low stream, or on the base layer only), and switches."""
         return {
-            "base_layer_only": len(self.base_only),
+            "low_stream": len(self.down) if self.low_stream else 0,
+            "base_layer_only": 0 if self.low_stream else len(self.down),
             "switches_down": self.switches_down,
             "switches_up": self.switches_up,
         }
