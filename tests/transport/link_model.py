@@ -67,13 +67,15 @@ class Scenario:
 
 @dataclass
 class Run:
-    """What happened: the estimate after each feedback, each packet's queueing delay."""
+    """What happened: the estimate after each feedback, each packet's queueing delay
+    (sent at, seconds in the queue), the packets the queue dropped and the link lost."""
 
     estimate: DelayBasedEstimate
     probes: ProbeController
     values: list[tuple[float, int]] = field(default_factory=list)
     queue_delays: list[tuple[float, float]] = field(default_factory=list)
-    dropped: int = 0
+    tail_drops: int = 0
+    random_losses: int = 0
 
     def value_at(self, t: float) -> int:
         """The estimate in force at `t`."""
@@ -99,8 +101,9 @@ class Run:
 
 
 class _Link:
-    def __init__(self, scenario: Scenario) -> None:
+    def __init__(self, scenario: Scenario, run: Run) -> None:
         self.scenario = scenario
+        self.run = run
         self.rng = random.Random(scenario.seed)
         self.queue: deque[tuple[float, int]] = deque()  # leaves at, bytes
         self.queued = 0
@@ -114,13 +117,16 @@ class _Link:
             while self.queue and self.queue[0][0] <= t:
                 self.queued -= self.queue.popleft()[1]
             if (self.queued + size) * 8 > cap * QUEUE_SECONDS:
+                self.run.tail_drops += 1
                 return None
             start = max(t, self.free_at)
             leaves = start + size * 8 / (self.scenario.cap(start) or cap)
             self.free_at = leaves
             self.queue.append((leaves, size))
             self.queued += size
+        self.run.queue_delays.append((t, leaves - t))
         if self.scenario.loss and self.rng.random() < self.scenario.loss:
+            self.run.random_losses += 1
             return None
         return leaves
 
@@ -134,7 +140,7 @@ def simulate(scenario: Scenario) -> Run:
     estimate.on_rtt(2 * scenario.one_way)
     probes = ProbeController(scenario.max_bitrate, lambda: now)
     run = Run(estimate, probes)
-    link = _Link(scenario)
+    link = _Link(scenario, run)
     events: list[tuple[float, int, str, object]] = []
     order = 0
 
@@ -173,12 +179,7 @@ def simulate(scenario: Scenario) -> Run:
             idle = True
             return
         leaves = link.carry(now, size)
-        if leaves is None:
-            run.dropped += scenario.cap(now) is not None
-            arrival = None
-        else:
-            run.queue_delays.append((now, leaves - now))
-            arrival = leaves + scenario.one_way
+        arrival = None if leaves is None else leaves + scenario.one_way
         sent.append((now, size, cluster, arrival))
         schedule(now + size * 8 / pace, "send")
 

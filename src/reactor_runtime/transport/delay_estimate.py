@@ -53,8 +53,15 @@ delivered, so the queue that built drains."""
 DECREASE_INTERVAL = 0.2
 """Seconds between two decreases (about a round trip): the feedback that follows a
 cut still shows the queue the previous rate built."""
+FAR_OVER = 0.5
+"""With less than this x the value arriving, an overuse cuts at once, whatever the
+interval: the value is far above the path (a cap just fell), and each round trip
+spent above it fills the queue further."""
 MULTIPLICATIVE_GROWTH = 1.08
 """Growth per second far from the known link capacity (8 %/s, GCC's)."""
+MAX_GROWTH_STEP = 1.0
+"""Most seconds of growth one feedback applies: a pause in the feedback is no
+evidence the path could take more."""
 MIN_ADDITIVE_GROWTH = 4_000
 """Least additive growth (bit/s per second) near the link capacity."""
 RESPONSE_EXTRA = 0.1
@@ -70,8 +77,11 @@ ACKED_SLACK = 10_000
 CAPACITY_SMOOTHING = 0.05
 """Weight of a new overuse sample in the link capacity's moving average."""
 CAPACITY_SPREAD = (0.02, 0.08)
-"""Bounds of the capacity's relative deviation: more than 3 deviations above it
-arriving means the path changed; a tighter band would trust one noisy sample."""
+"""Bounds of the capacity's relative deviation: a tighter band would trust one noisy
+sample, a wider one would keep a capacity the path no longer has."""
+CAPACITY_DEVIATIONS = 3
+"""More than this many deviations away from the capacity arriving means the path
+changed: the capacity is forgotten (above) or replaced (below, at an overuse)."""
 PACKET_SIZE = 1200
 """Typical video packet size (bytes), for the near-capacity additive step."""
 FRAME_RATE = 30
@@ -264,10 +274,10 @@ class DelayBasedEstimate:
         if state == UNDERUSING or self._last_update is None:
             self._last_update = now
             return
-        elapsed = min(now - self._last_update, 1.0)
+        elapsed = min(now - self._last_update, MAX_GROWTH_STEP)
         self._last_update = now
-        capacity = self._capacity
-        if acked is not None and capacity is not None and acked > capacity * (1 + 3 * self._spread):
+        capacity, band = self._capacity, CAPACITY_DEVIATIONS * self._spread
+        if acked is not None and capacity is not None and acked > capacity * (1 + band):
             self._capacity = None  # the path now carries more than it did
         limit = math.inf if acked is None else ACKED_HEADROOM * acked + ACKED_SLACK
         if self.value >= limit:
@@ -281,12 +291,12 @@ class DelayBasedEstimate:
     def _may_decrease(self, now: float, acked: int | None) -> bool:
         if self._last_decrease is None or now - self._last_decrease >= DECREASE_INTERVAL:
             return True
-        return acked is not None and acked < 0.5 * self.value  # far over: cut at once
+        return acked is not None and acked < FAR_OVER * self.value
 
     def _decrease(self, now: float, acked: int | None) -> None:
         if acked is not None:
             capacity = self._capacity
-            if capacity is None or acked < capacity * (1 - 3 * self._spread):
+            if capacity is None or acked < capacity * (1 - CAPACITY_DEVIATIONS * self._spread):
                 self._capacity = float(acked)  # first, or the path now carries less
             else:
                 error = (acked - self._capacity) / self._capacity
