@@ -17,7 +17,8 @@ up (counted).
 
 `probe_result` turns a cluster's reported packets into a rate: the send rate and
 the receive rate of its bytes, the lower of the two (a path faster than the probe
-shows the send rate, a slower one its own).
+shows the send rate, a slower one its own); a probe that filled the bottleneck
+reads `UTILIZATION` x its receive rate, a rate that lets the queue it built drain.
 """
 
 from __future__ import annotations
