@@ -14,9 +14,11 @@ import numpy as np
 from reactor_runtime.server.metrics import media_metrics
 from reactor_runtime.transport import MediaHub, ViewerPeer
 from reactor_runtime.transport.encoded import EncodedVideo
+from reactor_runtime.transport.low_stream import LowStreams
 from reactor_runtime.transport.pipelines import VideoPipeline
 from reactor_runtime.transport.rate_control import ViewerEstimate
 from reactor_runtime.transport.stream_policy import StreamPolicy
+from reactor_runtime.transport.vp8_encoder import Vp8Encoder
 
 
 def test_a_viewer_far_below_the_others_goes_to_the_low_stream_and_no_longer_bounds_the_main():
@@ -34,6 +36,22 @@ def test_a_viewer_far_below_the_others_goes_to_the_low_stream_and_no_longer_boun
         "switches_down": 1,
         "switches_up": 1,
     }
+
+
+def test_a_low_stream_lives_while_a_viewer_is_on_it_or_one_back_up_awaits_a_main_keyframe():
+    streams = LowStreams(lambda codec: Vp8Encoder())
+    everyone = {"a", "b", "c"}
+    assert streams.update("vp8", {"a"}, everyone) == (False, False), "new: starts at a key"
+    assert streams.update("vp8", {"a", "b"}, everyone) == (False, True), "b joins: a key"
+    assert streams.update("vp8", {"b"}, everyone) == (True, False), "a back up: a main key"
+    assert streams.update("vp8", set(), everyone) == (True, False)
+    assert "vp8" in streams.streams, "kept until the main stream's keyframe"
+    streams.main_keyframe("vp8")
+    streams.update("vp8", set(), everyone)
+    assert not streams.streams and streams.made == {"vp8": 1}
+    streams.update("vp8", {"c"}, everyone)
+    assert streams.update("vp8", set(), {"a", "b"}) == (False, False), "c left: no main key"
+    assert not streams.streams and streams.made == {"vp8": 2}
 
 
 def textured(n: int) -> np.ndarray:

@@ -262,10 +262,11 @@ class VideoPipeline:
                         sized[size] = frame.reformat(width=size[0], height=size[1])
                     packets = encoder.encode(sized[size], pts, keyframe=(codec, False) in forced)
                     frames = [EncodedVideo(p, encoder.temporal_id, metadata) for p in packets]
-                    if any(p.is_keyframe for p in packets):
-                        self.low.main_keyframe(codec)
-                    key = (codec, True) in forced
-                    frames += self.low.encode(codec, frame, sized, pts, key, metadata)
+                    if codec in self.low.streams:
+                        if any(f.is_keyframe for f in frames):
+                            self.low.main_keyframe(codec)
+                        key = (codec, True) in forced
+                        frames += self.low.encode(codec, frame, sized, pts, key, metadata)
                     if frames:
                         self.loop.call_soon_threadsafe(self.deliver, self.name, codec, frames)
                 self.convert_seconds += converted - started
