@@ -47,11 +47,18 @@ class Run:
 
 
 @contextmanager
-def chromium_watching(link: Link, rtt_ms: float, seconds: float, **connected: Any) -> Iterator[Run]:
+def chromium_watching(
+    link: Link,
+    rtt_ms: float,
+    seconds: float,
+    later: dict[int, dict[str, Any]] | None = None,
+    **connected: Any,
+) -> Iterator[Run]:
     """`models/textured720` served behind `link` and watched `seconds` by Chromium.
 
     `connected` holds `Link` fields changed once the page is connected (a lossy
-    handshake retries on second-long timers a short test cannot afford).
+    handshake retries on second-long timers a short test cannot afford); `later` maps
+    a second of the run (counted in Chromium's samples) to the fields changed then.
     """
     if not os.access(CHROMIUM_PATH, os.X_OK):
         pytest.skip(f"{CHROMIUM_PATH} is absent (apt-get install -y chromium)")
@@ -72,6 +79,12 @@ def chromium_watching(link: Link, rtt_ms: float, seconds: float, **connected: An
                 )
                 if connected:
                     net.shape(0, **connected)
+                for second, changes in sorted((later or {}).items()):
+                    page.wait_for_function(
+                        f"() => (window.netSamples || []).length > {second}",
+                        timeout=second * 2000,
+                    )
+                    net.shape(0, **changes)
                 page.wait_for_function(
                     f"() => (window.netSamples || []).length > {seconds}", timeout=seconds * 2000
                 )
@@ -114,3 +127,24 @@ def test_over_5_percent_loss_at_80_ms_nacked_packets_are_recovered_and_28_fps_ho
     assert nacked > 0 and missed <= 0.1 * nacked, (nacked, missed)
     seen = window(run.samples, 4, 20)
     assert seen["fps"] >= 28, seen
+
+
+def test_once_a_cap_lifts_the_send_side_estimate_probes_back_above_4_mbit_within_10_s():
+    lift = 10
+    with chromium_watching(
+        Link(cap_mbps=2), rtt_ms=50, seconds=lift + 11, later={lift: {"cap_mbps": 20}}
+    ) as run:
+        pass
+    # Chromium offers transport-cc: the estimate is ours, from its feedback.
+    assert run.metric("reactor_rtp_transport_feedbacks_total", lift) > 50
+    assert run.metric("reactor_rtp_probe_packets_total", lift + 10) > 0
+    capped = run.metric(f"reactor_video_bitrate{STREAM}", lift)
+    assert 0 < capped <= 2_000_000, f"encoder at {capped} bit/s behind the 2 Mbit/s cap"
+    lifted = max(run.metric(f"reactor_video_bitrate{STREAM}", lift + s) for s in range(11))
+    assert lifted >= 4_000_000, f"encoder at most {lifted} bit/s within 10 s of the lift"
+    seen = window(run.samples, lift, lift + 10)
+    assert seen["fps"] >= 25, seen
+    keyframes = run.metric(f"reactor_video_keyframes_total{STREAM}", lift + 10)
+    forced = run.metric(f"reactor_video_keyframes_forced_total{STREAM}", lift + 10)
+    steps = run.metric(f"reactor_video_ladder_steps_total{STREAM}", lift + 10)
+    assert keyframes <= 1 + forced + steps, (keyframes, forced, steps)

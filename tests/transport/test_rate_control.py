@@ -90,11 +90,13 @@ def test_the_bitrate_flags_reach_the_hub_and_a_bad_value_names_the_flag(session)
     parser = argparse.ArgumentParser()
     add_arguments(parser)
     options = from_args(parser.parse_args(["--min-bitrate", "500k", "--max-bitrate", "4.5M"]))
-    assert options == {"min_bitrate": 500_000, "max_bitrate": 4_500_000}
-    assert from_args(parser.parse_args([])) == {
+    assert options == {"min_bitrate": 500_000, "max_bitrate": 4_500_000, "transport_cc": True}
+    assert from_args(parser.parse_args(["--bandwidth-estimate", "remb"])) == {
         "min_bitrate": DEFAULT_MIN_BITRATE,
         "max_bitrate": DEFAULT_MAX_BITRATE,
+        "transport_cc": False,
     }
+    options.pop("transport_cc")
     _, make_hub = default_transport("vp8", {}, options)
     hub = make_hub(session)
     assert (hub.min_bitrate, hub.max_bitrate) == (500_000, 4_500_000)

@@ -309,6 +309,8 @@ def rate_metrics(media: dict[str, Any]) -> Iterator[Metric]:
         ("throttled", "NACKed packets resent less than a round trip before (not resent)."),
         ("keyframe_requests", "PLI and FIR received from viewers."),
         ("rembs", "REMB bandwidth estimates received from viewers."),
+        ("transport_feedbacks", "Transport-cc feedback packets received from viewers."),
+        ("probe_packets", "Packets sent to probe viewers' paths for more bandwidth."),
     ):
         yield CounterMetricFamily(f"reactor_rtp_{key}", doc, value=loss.get(key, 0))
     metadata = CounterMetricFamily(

@@ -11,6 +11,7 @@ import re
 from typing import Any
 
 _UNITS = {"": 1, "k": 1_000, "m": 1_000_000}
+BANDWIDTH_ESTIMATES = ("send-side", "remb")
 
 
 def parse_bitrate(text: str) -> int:
@@ -43,10 +44,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="RATE",
         help="highest video rate of any stream, bit/s (10M)",
     )
+    group.add_argument(
+        "--bandwidth-estimate",
+        choices=BANDWIDTH_ESTIMATES,
+        default="send-side",
+        help="who estimates each viewer's path: send-side, from the viewer's transport-cc "
+        "feedback, with probing (default; viewers that do not offer transport-cc use "
+        "REMB); or remb, the viewer's own estimate",
+    )
 
 
 def from_args(args: argparse.Namespace) -> dict[str, Any]:
-    """`Runtime` keyword arguments (`min_bitrate`, `max_bitrate`) from parsed `args`.
+    """`Runtime` keyword arguments (bit rate range, `transport_cc`) from parsed `args`.
 
     Raises:
         ValueError: the range is empty; the message names both flags and values.
@@ -58,4 +67,5 @@ def from_args(args: argparse.Namespace) -> dict[str, Any]:
     high = DEFAULT_MAX_BITRATE if args.max_bitrate is None else args.max_bitrate
     if low > high:
         raise ValueError(f"--min-bitrate ({low}) must not be above --max-bitrate ({high})")
-    return {"min_bitrate": low, "max_bitrate": high}
+    transport_cc = getattr(args, "bandwidth_estimate", "send-side") == "send-side"
+    return {"min_bitrate": low, "max_bitrate": high, "transport_cc": transport_cc}

@@ -74,6 +74,7 @@ class Runtime:
         max_trailer: int | None = None,
         temporal_layers: int | None = None,
         low_stream: bool | None = None,
+        transport_cc: bool = True,
     ) -> None:
         """Prepare a runtime for `session`; the model loads on `begin_loading()`.
 
@@ -100,6 +101,8 @@ class Runtime:
             temporal_layers: VP8 temporal layers of the hub's streams, 1 or 2 (default 2).
             low_stream: False: no second, smaller encode for viewers far below the
                 others (`transport.low_stream`; default on).
+            transport_cc: estimate each viewer's path here from its transport-cc
+                feedback when it offers that (default); False leaves it to its REMB.
         """
         self.session = session
         self.model_name = model_name or session.name
@@ -118,6 +121,7 @@ class Runtime:
         if low_stream is not None:
             self.hub_options["low_stream"] = low_stream
         self.max_trailer = max_trailer
+        self.transport_cc = transport_cc
         self.channel_counters: ChannelCounters | None = None
         self._session_id = NIL_SESSION_ID
         self.hub: Any = None
@@ -171,6 +175,7 @@ class Runtime:
             "channel_counters": self.channel_counters,
             "liveness": self.liveness,
             **({"max_trailer": self.max_trailer} if self.max_trailer else {}),
+            "transport_cc": self.transport_cc,
         }
 
     async def wait_loaded(self) -> None:

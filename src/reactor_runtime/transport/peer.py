@@ -25,9 +25,11 @@ from aiortc import RTCIceServer, RTCPeerConnection, RTCSessionDescription
 
 from ..protocol import ModelOut, RuntimeNotice, SessionEnded
 from .datachannel import ChannelRouter
+from .encoders import START_BITRATE
 from .frame_metadata import MAX_TRAILER, offer_declares, with_declaration
-from .header_extensions import PLAYOUT_DELAY_MS, negotiate_playout_delay
+from .header_extensions import PLAYOUT_DELAY_MS, negotiate_playout_delay, negotiate_transport_cc
 from .ice import configuration, use_host_addresses
+from .input_reader import InputReader
 from .limits import ChannelCounters, ChannelLimits
 from .liveness import Liveness, LivenessSettings
 from .metadata_sender import MESSAGES_SDP_LINE, H264Trailers, MetadataMessages, TrailerWriter
@@ -35,7 +37,8 @@ from .offer import MappedTrack, codec_preferences, negotiated_codecs, plan_offer
 from .remote_candidates import RemoteCandidates
 from .rtcp_sync import sync_sender
 from .sctp_guard import guard_sctp
-from .tracks import InputReader, OutboundTrack
+from .send_side import SendSideBandwidth
+from .tracks import OutboundTrack
 from .trailer_reader import TrailerReader
 
 if TYPE_CHECKING:
@@ -73,6 +76,7 @@ class ViewerPeer:
         channel_limits: ChannelLimits | None = None,
         channel_counters: ChannelCounters | None = None,
         max_trailer: int = MAX_TRAILER,
+        transport_cc: bool = True,
     ) -> None:
         """Prepare a peer; nothing happens on the network until `answer()`.
 
@@ -91,6 +95,9 @@ class ViewerPeer:
             channel_counters: Where refusals and drops are counted (shared by a runtime).
             max_trailer: Largest frame-metadata trailer (bytes) read off the viewer's
                 video; larger ones are dropped and counted (`reactor run --max-trailer`).
+            transport_cc: Answer transport-cc when offered and estimate the viewer's
+                path here (`send_side`); False leaves it to the viewer's REMB
+                (`reactor run --bandwidth-estimate remb`).
         """
         self.session = session
         self.hub = hub
@@ -98,6 +105,9 @@ class ViewerPeer:
         self.on_closed = on_closed
         self.host_addresses = host_addresses
         self.max_trailer = max_trailer
+        self.transport_cc = transport_cc
+        self.send_side: SendSideBandwidth | None = None
+        """The send-side estimate of this viewer's path, when it negotiated transport-cc."""
         self.state: PeerState = "new"
         self.pc = RTCPeerConnection(configuration(ice_servers))
         self.router = ChannelRouter(
@@ -166,6 +176,11 @@ class ViewerPeer:
         # viewers get it; viewers with audio get only the loss floor (`playout_floor`).
         with_audio = any(t.kind == "audio" and t.direction == "recvonly" for t in plan.tracks)
         negotiate_playout_delay(plan, transceivers, None if with_audio else PLAYOUT_DELAY_MS)
+        if self.transport_cc and negotiate_transport_cc(plan, transceivers):
+            low, high = self.hub.min_bitrate, self.hub.max_bitrate
+            self.send_side = SendSideBandwidth(
+                min(max(START_BITRATE, low), high), low, high, totals=self.hub.loss
+            )
         await self.pc.setLocalDescription(await self.pc.createAnswer())
         answer_sdp = self.pc.localDescription.sdp
         self.frame_metadata = offer_declares(offer_sdp)
@@ -220,7 +235,9 @@ class ViewerPeer:
             outbound.bind("h264" if codec == "h264" else "vp8")
             # Encoded packets bypass aiortc's encoder: loss recovery, PLI/FIR, REMB and
             # loss reports are handled by our bridge (transport/rtp_sender.py) instead.
-            outbound.attach_sender(transceiver.sender, self._metadata_sender(track, transceiver))
+            outbound.attach_sender(
+                transceiver.sender, self._metadata_sender(track, transceiver), self.send_side
+            )
         else:
             outbound.bind(None)
 
@@ -386,4 +403,4 @@ class ViewerPeer:
             },
             "channels": self.router.stats(),
             "liveness": self.liveness.stats(),
-        }
+        } | ({"send_side": self.send_side.stats()} if self.send_side else {})

@@ -138,7 +138,7 @@ class StreamRate:
     """
 
     def __init__(self, clock: Callable[[], float] = time.monotonic, layers: Any = None) -> None:
-        """A stream with no viewer estimates yet; `layers`: its `layer_policy.LayerPolicy`."""
+        """A stream with no viewer estimates yet; `layers`: its `stream_policy.StreamPolicy`."""
         self.clock = clock
         self.layers = layers
         self.viewers: set[ViewerEstimate] = set()

@@ -111,6 +111,8 @@ class LossCounters:
     throttled: int = 0
     keyframe_requests: int = 0
     rembs: int = 0
+    transport_feedbacks: int = 0
+    probe_packets: int = 0
 
     def as_dict(self) -> dict[str, int]:
         """The counters by name."""
@@ -307,6 +309,8 @@ class SenderBridge:
             # Sender and receiver reports: aiortc's round-trip time and getStats() entries.
             await self._aiortc_handle(packet)
             if isinstance(packet, (RtcpRrPacket, RtcpSrPacket)):
+                if self.send_side is not None and self.rtt is not None:
+                    self.send_side.delay.on_rtt(self.rtt)
                 for report in packet.reports:
                     if report.ssrc == self.sender._ssrc:
                         self.fraction_lost = report.fraction_lost / 256

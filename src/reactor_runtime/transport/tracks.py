@@ -32,7 +32,6 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from .encoded import EncodedVideo
 from .encoders import VideoCodec
 from .header_extensions import SenderExtensionMap, playout_map
-from .input_reader import InputReader
 from .packetizer import H264Packetizer, Trailer, Vp8Packetizer
 from .pipelines import KEYFRAME_MIN_INTERVAL
 from .playout_floor import PlayoutFloor
@@ -45,9 +44,6 @@ if TYPE_CHECKING:
 
     from .hub import MediaHub
     from .send_side import SendSideBandwidth
-
-__all__ = ["AUDIO_QUEUE", "VIDEO_QUEUE", "InputReader", "OutboundTrack"]
-"""`InputReader` (now `input_reader`) stays importable from here for `peer`."""
 
 log = logging.getLogger(__name__)
 

@@ -107,6 +107,10 @@ class TransportSequence:
         """Count from `start` (0 to 65535)."""
         self._next = _check_seq("start", start)
 
+    def peek(self) -> int:
+        """The number the next packet will get (not taken yet)."""
+        return self._next
+
     def next(self) -> int:
         """The number for the next packet; wraps from 65535 to 0."""
         seq = self._next
