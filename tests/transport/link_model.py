@@ -161,6 +161,7 @@ def simulate(scenario: Scenario) -> Run:
         probe = probes.next_probe(estimate.value, estimate.overused_at)
         if probe is None:
             return
+        estimate.probe_sent()
         probe_rate[probe.cluster] = probe.bitrate
         for _ in range(-(-probe.size // PACKET)):
             probing.append((PACKET, probe.cluster))

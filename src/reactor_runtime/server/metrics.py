@@ -307,6 +307,11 @@ def rate_metrics(media: dict[str, Any]) -> Iterator[Metric]:
         ("retransmitted", "NACKed packets resent."),
         ("missed", "NACKed packets no longer in the retransmission history (not resent)."),
         ("throttled", "NACKed packets resent less than a round trip before (not resent)."),
+        (
+            "unanswered",
+            "NACKed packets past the resend budget (a keyframe asked for instead) or sent "
+            "before the keyframe that ended such a burst (not resent).",
+        ),
         ("keyframe_requests", "PLI and FIR received from viewers."),
         ("rembs", "REMB bandwidth estimates received from viewers."),
         ("transport_feedbacks", "Transport-cc feedback packets received from viewers."),

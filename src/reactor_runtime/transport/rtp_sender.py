@@ -14,7 +14,8 @@ encodes once for every viewer it falls short in four ways (FACTS.md "Networks"):
 
 `SenderBridge.install` replaces, on one sender instance, the history (a
 `PacketHistory` that keeps `HISTORY_SECONDS` of packets by their full sequence
-number), the NACK handler (wrapped; one resend per packet per round trip; counted)
+number), the NACK handler (wrapped; one resend per packet per round trip, within a
+`resend_budget.ResendBudget`; counted)
 and the PLI/FIR/REMB/receiver-report handling (handed to callbacks), and puts a
 `pacing.PacedTransport` in front of the sender's transport so a frame's packets leave
 spread out. `install_packetizer` puts our `packetizer.Vp8Packetizer`/`H264Packetizer`
@@ -55,6 +56,7 @@ from aiortc.utils import uint16_add
 from .aiortc_private import require
 from .header_extensions import abs_send_time_id, transport_cc_id
 from .pacing import PacedTransport, Pacer
+from .resend_budget import ResendBudget
 
 if TYPE_CHECKING:
     from .probing import Probe
@@ -109,6 +111,7 @@ class LossCounters:
     retransmitted: int = 0
     missed: int = 0
     throttled: int = 0
+    unanswered: int = 0
     keyframe_requests: int = 0
     rembs: int = 0
     transport_feedbacks: int = 0
@@ -159,10 +162,15 @@ class PacketHistory:
 
     def get(self, seq: int) -> RtpPacket | None:
         """The packet sent with sequence number `seq` (wrapped at 65536), if still held."""
+        entry = self.entry(seq)
+        return None if entry is None else entry[1]
+
+    def entry(self, seq: int) -> tuple[float, RtpPacket] | None:
+        """(when it was sent, the packet) for sequence number `seq`, if still held."""
         entry = self._packets.get(seq % _SEQ_MOD)
         if entry is None or self.clock() - entry[0] > self.seconds:
             return None
-        return entry[1]
+        return entry
 
     def claim_resend(self, seq: int, interval: float) -> bool:
         """Whether packet `seq` may be resent now (not resent in the last `interval` s)."""
@@ -207,6 +215,8 @@ class SenderBridge:
         retransmitted: Of those, packets resent (as RTX when negotiated).
         missed: Of those, packets no longer (or never) in the history.
         throttled: Of those, packets resent less than a round trip ago (not resent).
+        budget: The `ResendBudget`: NACKs past it ask for a keyframe instead, and those
+            for packets sent before that keyframe are not answered (counted there).
         keyframe_requests: PLI and FIR received.
         rembs: REMB reports received for this sender; `remb` is the latest value (bit/s).
         fraction_lost: Loss in the latest receiver report (0..1), None before one; it
@@ -260,6 +270,7 @@ class SenderBridge:
         link = link or (lambda: self.remb)
         self.pacer = Pacer(pace, remb=link) if pace is not None else None
         self.send_side = send_side
+        self.budget = ResendBudget(pace or (lambda: None))
         self._aiortc_handle: Callable[[Any], Any] | None = None
         self._resends: set[asyncio.Task[None]] = set()
 
@@ -331,16 +342,22 @@ class SenderBridge:
         """Resend the packet with sequence number `seq` (any integer; wrapped at 65536)."""
         self.nacked += 1
         self.totals.nacked += 1
-        packet = self.history.get(seq)
-        if packet is None:
+        entry = self.history.entry(seq)
+        if entry is None:
             self.missed += 1
             self.totals.missed += 1
             return
+        sent_at, packet = entry
         sender: Any = self.sender
         rtt = sender._RTCRtpSender__rtt
         if not self.history.claim_resend(seq, rtt if rtt else RESEND_INTERVAL):
             self.throttled += 1
             self.totals.throttled += 1
+            return
+        if not self.budget.allow(sent_at, RTP_HEADER_BYTES + len(packet.payload)):
+            self.totals.unanswered += 1
+            if self.budget.awaiting_keyframe:
+                self.on_keyframe_request()
             return
         data = self._retransmission(packet)
         try:
@@ -406,6 +423,8 @@ class SenderBridge:
             "retransmitted": self.retransmitted,
             "missed": self.missed,
             "throttled": self.throttled,
+            "over_budget": self.budget.tripped,
+            "superseded": self.budget.superseded,
             "history": len(self.history),
             "keyframe_requests": self.keyframe_requests,
             "rembs": self.rembs,

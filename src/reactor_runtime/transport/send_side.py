@@ -170,6 +170,7 @@ class SendSideBandwidth:
             return
         probe = self.probes.next_probe(self.delay.value, self.delay.overused_at)
         if probe is not None:
+            self.delay.probe_sent()
             self._probing = asyncio.ensure_future(self.prober(probe))
 
     def stats(self) -> dict[str, Any]:

@@ -140,7 +140,10 @@ class OutboundTrack(MediaStreamTrack):
             raise MediaStreamError
         self.sent += 1
         self.last_sent = time.monotonic()
-        return self._queue.popleft()
+        frame = self._queue.popleft()
+        if self.bridge is not None and frame.is_keyframe:
+            self.bridge.budget.keyframe_sent()
+        return frame
 
     def push(self, packet: EncodedVideo | av.Packet) -> None:
         """Queue one video frame or audio packet from the hub (on the loop); never blocks."""

@@ -1,0 +1,60 @@
+"""The resend budget: scattered losses are all repaired, a burst past half the stream's
+rate asks for a keyframe instead, and packets older than that keyframe stay unsent."""
+
+from __future__ import annotations
+
+import pytest
+
+from reactor_runtime.transport.resend_budget import ResendBudget
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 50.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_scattered_losses_are_all_resent_and_a_burst_past_half_the_rate_is_not():
+    clock = Clock()
+    budget = ResendBudget(lambda: 2_000_000, clock=clock)  # 62.5 kB per 0.5 s
+    for _ in range(40):  # 15 % of a 2 Mbit/s stream: ~30 kB per 0.5 s
+        assert budget.allow(clock.now - 0.1, 1200)
+        clock.now += 0.025
+    assert budget.tripped == 0 and not budget.awaiting_keyframe
+    allowed = 0
+    while budget.allow(clock.now - 0.1, 1200):
+        allowed += 1
+    assert 20 <= allowed <= 52  # what the window still holds, ~52 packets at most
+    assert budget.tripped == 1 and budget.awaiting_keyframe
+
+
+def test_after_the_keyframe_that_ends_a_burst_older_packets_are_superseded():
+    clock = Clock()
+    budget = ResendBudget(lambda: 1_000_000, clock=clock)
+    while budget.allow(clock.now - 0.2, 1200):
+        pass
+    before = clock.now - 0.2
+    clock.now += 0.1
+    budget.keyframe_sent()
+    assert not budget.awaiting_keyframe
+    clock.now += 1.0  # the window is empty again
+    assert not budget.allow(before, 1200) and budget.superseded == 1
+    assert budget.allow(clock.now - 0.05, 1200), "a packet sent after the keyframe"
+    assert budget.tripped == 1
+
+
+def test_a_keyframe_sent_without_a_burst_supersedes_nothing():
+    clock = Clock()
+    budget = ResendBudget(lambda: 1_000_000, clock=clock)
+    budget.keyframe_sent()
+    clock.now += 0.1
+    assert budget.allow(clock.now - 0.2, 1200) and budget.superseded == 0
+
+
+def test_without_a_rate_nothing_is_refused_and_bad_settings_name_themselves():
+    budget = ResendBudget(lambda: None)
+    assert all(budget.allow(0.0, 1200) for _ in range(10_000))
+    with pytest.raises(ValueError, match=r"resend budget share: expected > 0, got 0"):
+        ResendBudget(lambda: None, share=0)
