@@ -272,6 +272,11 @@ def viewer_figures(
             if delta("jitterBufferEmittedCount")
             else None
         ),
+        "audio_buffer_ms": (
+            1000 * delta("audioJitterBufferDelay") / delta("audioJitterBufferEmittedCount")
+            if delta("audioJitterBufferEmittedCount")
+            else None
+        ),
         "size": f"{b.get('frameWidth')}x{b.get('frameHeight')}",
         "under_cap_s": first_run_under(sent, cap, cap_at) if cap else None,
         "above_4_s": (first_above(received, 4.0, changes[1][0]) if len(changes) > 1 else None),

@@ -52,6 +52,8 @@ CHROMIUM_SAMPLER = """(() => {
           s.audioPacketsLost = r.packetsLost;
           s.audioPacketsReceived = r.packetsReceived;
           s.audioConcealedSamples = r.concealedSamples;
+          s.audioJitterBufferDelay = r.jitterBufferDelay;
+          s.audioJitterBufferEmittedCount = r.jitterBufferEmittedCount;
         } else if (r.type === "candidate-pair" && r.nominated && r.state === "succeeded") {
           s.rtt = r.currentRoundTripTime;
           s.availableIncomingBitrate = r.availableIncomingBitrate;

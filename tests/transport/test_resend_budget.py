@@ -58,3 +58,14 @@ def test_without_a_rate_nothing_is_refused_and_bad_settings_name_themselves():
     assert all(budget.allow(0.0, 1200) for _ in range(10_000))
     with pytest.raises(ValueError, match=r"resend budget share: expected > 0, got 0"):
         ResendBudget(lambda: None, share=0)
+
+
+def test_while_the_keyframe_is_awaited_packets_sent_before_the_trip_stay_unsent():
+    clock = Clock()
+    budget = ResendBudget(lambda: 1_000_000, clock=clock)
+    old = clock.now - 0.3
+    while budget.allow(old, 1200):
+        pass
+    clock.now += 1.0  # the window is empty again, but no keyframe went out yet
+    assert not budget.allow(old, 1200) and budget.awaiting_keyframe
+    assert budget.allow(clock.now - 0.1, 1200), "a packet sent after the trip"

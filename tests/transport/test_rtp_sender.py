@@ -98,6 +98,56 @@ async def test_a_nack_for_a_packet_900_ms_old_is_answered(textured_hub, make_cli
         await peer.close("test over")
 
 
+async def test_on_a_lossy_path_each_resend_goes_twice(textured_hub, make_client, wait_until):
+    client = make_client(outputs=(("main_video", "video"),), labels=())
+    peer = await connect(client, textured_hub)
+    try:
+        recorder = client.recorder
+        await wait_until(lambda: len(recorder.packets) > 10, timeout=10)
+        track = peer.outbound["main_video"]
+        track.estimate.fraction_lost = 0.05  # what its receiver reports said
+        seq = recorder.media()[-1][2]
+        await recorder.nack([seq])
+
+        def copies() -> int:
+            first_type = recorder.packets[0][1]
+            return sum(
+                1
+                for p in recorder.packets
+                if p[1] != first_type and int.from_bytes(p[3][:2], "big") == seq
+            )
+
+        await wait_until(lambda: copies() == 2, timeout=2)
+        assert track.bridge.repeated == 1 and track.bridge.retransmitted == 1
+    finally:
+        await peer.close("test over")
+
+
+async def test_a_burst_of_nacks_past_the_budget_asks_for_a_keyframe_instead(
+    textured_hub, make_client, wait_until
+):
+    client = make_client(outputs=(("main_video", "video"),), labels=())
+    peer = await connect(client, textured_hub)
+    try:
+        recorder = client.recorder
+        await wait_until(lambda: len(recorder.packets) > 150, timeout=10)
+        bridge = peer.outbound["main_video"].bridge
+        forced = textured_hub.stats()["video"]["main_video"]["keyframes_forced"].get("vp8", 0)
+        # Every packet so far reported lost at once, as a collapsed queue would.
+        await recorder.nack([p[2] for p in recorder.media()])
+        await wait_until(lambda: bridge.budget.tripped > 0, timeout=2)
+        assert 0 < bridge.retransmitted < len(recorder.media())
+        await wait_until(
+            lambda: (
+                textured_hub.stats()["video"]["main_video"]["keyframes_forced"].get("vp8", 0)
+                > forced
+            ),
+            timeout=3,
+        )
+    finally:
+        await peer.close("test over")
+
+
 async def test_a_nack_across_the_65535_to_0_wrap_is_answered(
     hub, make_peer, make_client, wait_until, monkeypatch
 ):

@@ -56,7 +56,7 @@ from aiortc.utils import uint16_add
 from .aiortc_private import require
 from .header_extensions import abs_send_time_id, transport_cc_id
 from .pacing import PacedTransport, Pacer
-from .resend_budget import ResendBudget
+from .resend_budget import KEYFRAME_DEFER, ResendBudget
 
 if TYPE_CHECKING:
     from .probing import Probe
@@ -78,6 +78,11 @@ receiver repeats its NACK each round trip until the packet comes; answering ever
 repeat of a packet already on its way only queues more in front of it (a
 retransmission storm on a congested link), so one resend per round trip at most."""
 
+REPEAT_LOSS = 0.03
+"""From this share of packets lost on a viewer's path, each resend goes out twice: a
+resend lost again costs one more round trip, which at 80 ms outlasts the playout
+floor and freezes the picture; two copies make that 1 in 400 at 5 % loss instead of
+1 in 20, for 5 % more bytes."""
 PROBE_TIMER_SECONDS = 0.002
 """A probe packet due sooner than this leaves at once: the event loop's timers are
 not finer, and a probe's rate is read from when its packets really left."""
@@ -235,6 +240,7 @@ class SenderBridge:
         pace: Callable[[], int | None] | None = None,
         link: Callable[[], int | None] | None = None,
         send_side: SendSideBandwidth | None = None,
+        loss: Callable[[], float | None] | None = None,
     ) -> None:
         """Prepare the bridge of `sender`; nothing changes until `install()`.
 
@@ -252,6 +258,8 @@ class SenderBridge:
                 it fell (default: its REMB).
             send_side: The viewer's transport-cc estimate: numbers each packet as it
                 leaves, reads the feedback, and uses this sender to probe.
+            loss: The share of packets the viewer's path loses (0..1, None: unknown);
+                from `REPEAT_LOSS` on, each resend goes out twice.
         """
         self.sender = sender
         self.on_keyframe_request = on_keyframe_request
@@ -271,6 +279,9 @@ class SenderBridge:
         self.pacer = Pacer(pace, remb=link) if pace is not None else None
         self.send_side = send_side
         self.budget = ResendBudget(pace or (lambda: None))
+        self.loss = loss or (lambda: None)
+        self._burst_keyframe: asyncio.TimerHandle | None = None
+        self.repeated = 0
         self._aiortc_handle: Callable[[Any], Any] | None = None
         self._resends: set[asyncio.Task[None]] = set()
 
@@ -354,18 +365,27 @@ class SenderBridge:
             self.throttled += 1
             self.totals.throttled += 1
             return
-        if not self.budget.allow(sent_at, RTP_HEADER_BYTES + len(packet.payload)):
+        copies = 2 if (self.loss() or 0.0) >= REPEAT_LOSS else 1
+        if not self.budget.allow(sent_at, copies * (RTP_HEADER_BYTES + len(packet.payload))):
             self.totals.unanswered += 1
-            if self.budget.awaiting_keyframe:
-                self.on_keyframe_request()
+            if self.budget.awaiting_keyframe and self._burst_keyframe is None:
+                self._burst_keyframe = asyncio.get_running_loop().call_later(
+                    KEYFRAME_DEFER, self._keyframe_after_burst
+                )
             return
-        data = self._retransmission(packet)
-        try:
-            await sender.transport._send_rtp(data)
-        except ConnectionError:
-            return
+        for _ in range(copies):
+            try:
+                await sender.transport._send_rtp(self._retransmission(packet))
+            except ConnectionError:
+                return
         self.retransmitted += 1
         self.totals.retransmitted += 1
+        self.repeated += copies - 1
+
+    def _keyframe_after_burst(self) -> None:
+        self._burst_keyframe = None
+        if self.budget.awaiting_keyframe:
+            self.on_keyframe_request()
 
     async def send_probe(self, probe: Probe) -> None:
         """Send `probe`: copies of recent packets as retransmissions, at its own pace.
@@ -423,6 +443,7 @@ class SenderBridge:
             "retransmitted": self.retransmitted,
             "missed": self.missed,
             "throttled": self.throttled,
+            "repeated": self.repeated,
             "over_budget": self.budget.tripped,
             "superseded": self.budget.superseded,
             "history": len(self.history),

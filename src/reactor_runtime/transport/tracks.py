@@ -225,6 +225,7 @@ class OutboundTrack(MediaStreamTrack):
             pace=self._bitrate,
             link=lambda: self.estimate.delay_estimate,
             send_side=send_side,
+            loss=lambda: self.estimate.fraction_lost,
         )
         if send_side is not None:
             send_side.add(self.estimate)
