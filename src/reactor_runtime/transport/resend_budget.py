@@ -11,9 +11,10 @@ the new rate is ~0.2 s of it.
 `ResendBudget` lets resent bytes take at most `RESEND_SHARE` of the stream's rate over
 the last `RESEND_WINDOW`. A NACK beyond that is not answered, nor any later one for a
 packet sent before it; the sender asks the hub for a keyframe instead (shared with
-the stream's other viewers, rate-limited there), `KEYFRAME_DEFER` later: the burst of
-NACKs arrives one round trip after the queue collapsed, before the estimate has seen
-the congestion, and a keyframe asked at once is encoded at the old rate (seen: 10.9
+the stream's other viewers, rate-limited there) once the rate has fallen, at most
+`KEYFRAME_DEFER` later: the burst of NACKs arrives one round trip after the queue
+collapsed, often before the estimate has cut the rate, and a keyframe asked at once
+is encoded at the old rate (seen: 10.9
 Mbit/s encoded in the second after a 10 -> 2 Mbit/s drop, 1317 packets tail-dropped
 instead of 558). Once that keyframe has gone out, NACKs for packets sent before it
 are not answered either (`superseded`): the viewer decodes from it and needs none.
@@ -29,7 +30,7 @@ RESEND_WINDOW = 0.5
 """Seconds over which resent bytes are summed: a few round trips, so a burst of NACKs
 is judged as one, while scattered losses spread thinly over it."""
 KEYFRAME_DEFER = 0.3
-"""Seconds from the budget's trip to the keyframe asked for: time for the send-side
+"""Longest wait from the budget's trip to the keyframe asked for, for the send-side
 estimate's feedback and trend to see the congestion and lower the rate first."""
 RESEND_SHARE = 0.5
 """Resent bytes may reach this share of the stream's rate over the window: at 15 %
@@ -53,7 +54,9 @@ class ResendBudget:
         share: float = RESEND_SHARE,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        """Budget resends against `rate()` (the stream's bit/s; None: unbounded).
+        """Budget resends against `rate()` (bit/s; None: unbounded).
+
+        The bridge gives the lower of the stream's rate and the viewer's estimate.
 
         Raises:
             ValueError: `window` or `share` is not positive (the message names it).

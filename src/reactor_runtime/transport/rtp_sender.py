@@ -78,6 +78,11 @@ receiver repeats its NACK each round trip until the packet comes; answering ever
 repeat of a packet already on its way only queues more in front of it (a
 retransmission storm on a congested link), so one resend per round trip at most."""
 
+BURST_RATE_FALL = 0.7
+"""The keyframe ending a burst goes once the stream's rate is under this share of
+what it was at the burst (the estimate has seen the congestion)."""
+BURST_POLL = 0.02
+"""Seconds between two looks at the stream's rate while that keyframe waits."""
 REPEAT_LOSS = 0.03
 """From this share of packets lost on a viewer's path, each resend goes out twice: a
 resend lost again costs one more round trip, which at 80 ms outlasts the playout
@@ -278,9 +283,9 @@ class SenderBridge:
         link = link or (lambda: self.remb)
         self.pacer = Pacer(pace, remb=link) if pace is not None else None
         self.send_side = send_side
-        self.budget = ResendBudget(pace or (lambda: None))
+        self.budget = ResendBudget(lambda: _lowest(pace, link))
         self.loss = loss or (lambda: None)
-        self._burst_keyframe: asyncio.TimerHandle | None = None
+        self._burst_keyframe: asyncio.Future[None] | None = None
         self.repeated = 0
         self._aiortc_handle: Callable[[Any], Any] | None = None
         self._resends: set[asyncio.Task[None]] = set()
@@ -369,9 +374,7 @@ class SenderBridge:
         if not self.budget.allow(sent_at, copies * (RTP_HEADER_BYTES + len(packet.payload))):
             self.totals.unanswered += 1
             if self.budget.awaiting_keyframe and self._burst_keyframe is None:
-                self._burst_keyframe = asyncio.get_running_loop().call_later(
-                    KEYFRAME_DEFER, self._keyframe_after_burst
-                )
+                self._burst_keyframe = asyncio.ensure_future(self._keyframe_after_burst())
             return
         for _ in range(copies):
             try:
@@ -382,10 +385,27 @@ class SenderBridge:
         self.totals.retransmitted += 1
         self.repeated += copies - 1
 
-    def _keyframe_after_burst(self) -> None:
-        self._burst_keyframe = None
-        if self.budget.awaiting_keyframe:
-            self.on_keyframe_request()
+    async def _keyframe_after_burst(self) -> None:
+        """Ask for the keyframe that ends a burst once the stream's rate has fallen.
+
+        The NACKs of a collapsed queue come a round trip after it collapsed, often
+        before the estimate has cut the rate; a keyframe encoded at the old rate would
+        refill the narrowed link. So wait (at most `KEYFRAME_DEFER`) for the rate to
+        fall under `BURST_RATE_FALL` of what it was.
+        """
+        try:
+            before = self.pacer.target() if self.pacer is not None else None
+            waited = 0.0
+            while waited < KEYFRAME_DEFER and before:
+                now = self.pacer.target() if self.pacer is not None else None
+                if now is not None and now <= BURST_RATE_FALL * before:
+                    break
+                await asyncio.sleep(BURST_POLL)
+                waited += BURST_POLL
+            if self.budget.awaiting_keyframe:
+                self.on_keyframe_request()
+        finally:
+            self._burst_keyframe = None
 
     async def send_probe(self, probe: Probe) -> None:
         """Send `probe`: copies of recent packets as retransmissions, at its own pace.
@@ -454,6 +474,12 @@ class SenderBridge:
             "paced": self.pacer.paced if self.pacer else 0,
             "pacer_overflows": self.pacer.overflows if self.pacer else 0,
         }
+
+
+def _lowest(*rates: Callable[[], int | None] | None) -> int | None:
+    """The lowest of the rates these give now (bit/s), None if none gives one."""
+    known = [r for r in (rate() for rate in rates if rate is not None) if r]
+    return min(known) if known else None
 
 
 _ENCODER = "_RTCRtpSender__encoder"
