@@ -39,6 +39,7 @@ from typing import Any
 from common import pct, serve, table, wait_quiet, write_result
 from latency import WATCH, chromium_unavailable
 from network_report import (
+    counter_series,
     first_above,
     first_run_under,
     freeze_gaps,
@@ -186,6 +187,18 @@ def run_once(name: str, scenario: Scenario, opts: argparse.Namespace) -> dict[st
         "estimate_mbps_per_s": gauge_series(
             metrics.samples, "reactor_video_viewer_estimate_min{", start, end
         ),
+        "counters_per_s": {
+            name: counter_series(metrics.samples, f"reactor_{name}_total", start, end)
+            for name in (
+                "video_keyframes",
+                "video_keyframes_forced",
+                "rtp_nacked",
+                "rtp_retransmitted",
+                "rtp_unanswered",
+                "rtp_probe_packets",
+                "video_ladder_steps",
+            )
+        },
         "viewers": viewers,
     }
 
@@ -260,6 +273,11 @@ def viewer_figures(
         "freezes": len(freezes),
         "freeze_s": sum(freezes),
         "max_freeze_s": max(freezes, default=0.0),
+        "freezes_at_s": [
+            [round(a - start, 2), round(b - a, 2)]
+            for a, b in itertools.pairwise(times)
+            if freeze_gaps([b - a])
+        ],
         "freeze_after_s": sum(freeze_gaps(after)),
         "chromium_freezes": delta("freezeCount"),
         "keyframe_requests_per_min": (delta("pliCount") + delta("firCount")) / minutes,

@@ -158,6 +158,16 @@ def sent_series(metrics: list[dict[str, float]], start: float, end: float) -> li
     ]
 
 
+def counter_series(metrics: list[dict[str, float]], name: str, start: float, end: float) -> list:
+    """How much a counter of the runtime's (summed over its labels) grew, per sample."""
+    points = [
+        sum(v for k, v in m.items() if k.split("{")[0] == name)
+        for m in metrics
+        if start - 1 <= m["t"] / 1000 <= end
+    ]
+    return [round(b - a) for a, b in itertools.pairwise(points)]
+
+
 def gauge_series(
     metrics: list[dict[str, float]], name: str, start: float, end: float, unit: float = 1e6
 ) -> list:

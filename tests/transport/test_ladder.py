@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 from reactor_runtime.transport import ViewerPeer
-from reactor_runtime.transport.ladder import STEP_INTERVAL, UP_HOLD, Ladder, scaled_size
+from reactor_runtime.transport.ladder import (
+    DOWN_HOLD,
+    STEP_INTERVAL,
+    UP_HOLD,
+    Ladder,
+    scaled_size,
+)
 
 
 class Clock:
@@ -14,11 +20,16 @@ class Clock:
         return self.now
 
 
-def test_the_ladder_steps_down_at_once_and_up_slowly_with_hysteresis():
+def test_the_ladder_steps_down_after_a_hold_and_up_slowly_with_hysteresis():
     clock = Clock()
     ladder = Ladder(clock)
     assert ladder.update(2_500_000, 1280, 720) == 1.0
-    assert ladder.update(1_000_000, 1280, 720) == 0.75, "below 1.2 Mbit/s: 540p"
+    assert ladder.update(1_000_000, 1280, 720) == 1.0, "a dip: no keyframe for it yet"
+    clock.now += DOWN_HOLD / 2
+    assert ladder.update(1_500_000, 1280, 720) == 1.0, "back above: the hold restarts"
+    assert ladder.update(1_000_000, 1280, 720) == 1.0
+    clock.now += DOWN_HOLD
+    assert ladder.update(1_000_000, 1280, 720) == 0.75, "below 1.2 Mbit/s for a second: 540p"
     assert ladder.update(250_000, 1280, 720) == 0.75, "no second step within the interval"
     clock.now += STEP_INTERVAL
     assert ladder.update(250_000, 1280, 720) == 0.5, "below 0.6 Mbit/s: 360p"
@@ -30,8 +41,11 @@ def test_the_ladder_steps_down_at_once_and_up_slowly_with_hysteresis():
     assert ladder.update(1_500_000, 1280, 720) == 0.75, "under 1.3 x 720p's need: stays"
     assert ladder.steps == 3
     fresh = Ladder(clock)
-    assert fresh.update(100_000, 1280, 720) == 0.5, "straight to the step the rate carries"
+    assert fresh.update(100_000, 1280, 720) == 0.5, "starts below: straight to its step"
     assert fresh.steps == 1
+    keyed = Ladder(clock)
+    assert keyed.update(2_500_000, 1280, 720) == 1.0
+    assert keyed.update(1_000_000, 1280, 720, keyframe=True) == 0.75, "a keyframe anyway"
     assert Ladder(clock).update(400_000, 640, 360) == 1.0, "needs scale with the model's size"
     assert scaled_size(1280, 720, 0.75) == (960, 540)
     assert scaled_size(854, 480, 0.75) == (640, 360)

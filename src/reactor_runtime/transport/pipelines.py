@@ -257,7 +257,9 @@ class VideoPipeline:
                     if encoder is None:
                         encoder = self._encoders[codec] = self._make_encoder(codec)
                     self._follow_rate(codec, encoder)
-                    size = self._ladder_size(codec, encoder, frame.width, frame.height)
+                    size = self._ladder_size(
+                        codec, encoder, frame.width, frame.height, (codec, False) in forced
+                    )
                     if size not in sized:
                         sized[size] = frame.reformat(width=size[0], height=size[1])
                     packets = encoder.encode(sized[size], pts, keyframe=(codec, False) in forced)
@@ -280,14 +282,15 @@ class VideoPipeline:
                 log.exception("video track %r: encoding a picture failed; skipped", self.name)
 
     def _ladder_size(
-        self, codec: VideoCodec, encoder: VideoEncoder, width: int, height: int
+        self, codec: VideoCodec, encoder: VideoEncoder, width: int, height: int, keyframe: bool
     ) -> tuple[int, int]:
         if encoder.bitrate is None:
             return width, height
         ladder = self.ladders.get(codec)
         if ladder is None:
             ladder = self.ladders[codec] = Ladder()
-        return scaled_size(width, height, ladder.update(encoder.bitrate, width, height))
+        scale = ladder.update(encoder.bitrate, width, height, keyframe)
+        return scaled_size(width, height, scale)
 
     def _make_encoder(self, codec: VideoCodec) -> VideoEncoder:
         return video_encoder(
