@@ -69,3 +69,15 @@ def test_while_the_keyframe_is_awaited_packets_sent_before_the_trip_stay_unsent(
     clock.now += 1.0  # the window is empty again, but no keyframe went out yet
     assert not budget.allow(old, 1200) and budget.awaiting_keyframe
     assert budget.allow(clock.now - 0.1, 1200), "a packet sent after the trip"
+
+
+def test_a_restart_refuses_everything_sent_before_it_until_the_keyframe():
+    clock = Clock()
+    budget = ResendBudget(lambda: 10_000_000, clock=clock)
+    sent = clock.now - 0.05
+    budget.restart()
+    assert budget.awaiting_keyframe and not budget.allow(sent, 1200)
+    clock.now += 0.1
+    budget.keyframe_sent()
+    assert not budget.allow(sent, 1200) and budget.superseded == 1
+    assert budget.restarts == 1

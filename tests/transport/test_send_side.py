@@ -141,3 +141,25 @@ def test_a_packet_without_the_placeholder_is_sent_unnumbered_and_takes_no_number
         b"\x00\x01"
     )
     assert send_side.unnumbered == 1
+
+
+def test_a_path_that_collapses_under_the_stream_restarts_its_senders():
+    clock = Clock()
+    send_side = SendSideBandwidth(8_000_000, 300_000, 10_000_000, clock=clock)
+    restarted: list[float] = []
+    send_side.add(ViewerEstimate(), lambda: restarted.append(clock.now))
+    # 8 Mbit/s sent (1200 B a ms) into a path that now carries 2: each packet
+    # arrives 4.8 ms after the one before, the queue grows 3.8 ms a packet.
+    for batch in range(4):
+        arrivals = []
+        for i in range(60):
+            seq = batch * 60 + i
+            send_side.stamp(placeholder_packet(seq), OFFERED_ID)
+            arrivals.append(round(seq * 4_800))
+            clock.now += 0.001
+        clock.now += 0.05  # the feedback comes back
+        send_side.on_rtcp(build_feedback(1, 0, batch * 60, batch, 64_000, arrivals))
+        if restarted:
+            break
+    assert restarted, send_side.stats()
+    assert send_side.collapses == 1 and send_side.value < 4_000_000

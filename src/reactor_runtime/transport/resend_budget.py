@@ -51,6 +51,7 @@ class ResendBudget:
         tripped: NACKs that found the budget spent, or came for a packet sent before
             it was, while the keyframe asked for instead has not gone out.
         superseded: NACKs for packets sent before the keyframe that ended a burst.
+        restarts: Collapses of the path (`restart`): the same, without a burst first.
     """
 
     def __init__(
@@ -76,6 +77,7 @@ class ResendBudget:
         self.clock = clock
         self.tripped = 0
         self.superseded = 0
+        self.restarts = 0
         self._resent: deque[tuple[float, int]] = deque()
         self._bytes = 0
         self._awaiting_keyframe = False
@@ -110,6 +112,12 @@ class ResendBudget:
         resent.append((now, size))
         self._bytes += size
         return True
+
+    def restart(self) -> None:
+        """The path collapsed: resend nothing sent until now, and await a keyframe."""
+        self._awaiting_keyframe = True
+        self._tripped_at = self.clock()
+        self.restarts += 1
 
     @property
     def awaiting_keyframe(self) -> bool:

@@ -385,6 +385,12 @@ class SenderBridge:
         self.totals.retransmitted += 1
         self.repeated += copies - 1
 
+    def restart(self) -> None:
+        """The viewer's path collapsed: no more repairs of what was sent; a keyframe."""
+        self.budget.restart()
+        if self._burst_keyframe is None:
+            self._burst_keyframe = asyncio.ensure_future(self._keyframe_after_burst())
+
     async def _keyframe_after_burst(self) -> None:
         """Ask for the keyframe that ends a burst once the stream's rate has fallen.
 
@@ -466,6 +472,7 @@ class SenderBridge:
             "repeated": self.repeated,
             "over_budget": self.budget.tripped,
             "superseded": self.budget.superseded,
+            "restarts": self.budget.restarts,
             "history": len(self.history),
             "keyframe_requests": self.keyframe_requests,
             "rembs": self.rembs,

@@ -49,6 +49,12 @@ log = logging.getLogger(__name__)
 AIORTC_PRIVATE = ("RTCDtlsTransport._handle_rtcp_data",)
 """The private aiortc name this module wraps (see `aiortc_private`)."""
 _WHERE = "transport/send_side.py"
+COLLAPSE = 0.5
+"""A feedback that takes the estimate under this share of what it was is a collapse:
+the path's capacity fell far under the stream (a cap dropped), its queue is
+overflowing, and what was sent before it is mostly lost. Each video sender then
+starts again from a keyframe at the new rate instead of repairing the loss
+(`resend_budget.ResendBudget.restart`)."""
 FIRST_PROBE_PACKETS = 20
 """Media packets sent before the first probe may go: a probe is made of copies of
 recent packets, and the stream's first frame gives enough of them."""
@@ -62,6 +68,7 @@ class SendSideBandwidth:
         malformed: Feedback packets that could not be read (skipped; the next one
             covers the same packets again only partly, so the estimate just waits).
         probe_packets: Packets sent as probes.
+        collapses: Feedbacks that showed the path collapsed (`COLLAPSE`).
         unnumbered: Packets that left without the extension's placeholder (none
             should: every packet of a transport-cc sender carries one).
         value: The path's estimate (bit/s), None before the first feedback.
@@ -86,6 +93,8 @@ class SendSideBandwidth:
         self.delay = DelayBasedEstimate(start_bitrate, min_bitrate, max_bitrate, clock=clock)
         self.probes = ProbeController(max_bitrate, clock=clock)
         self.estimates: list[ViewerEstimate] = []
+        self.on_collapse: list[Callable[[], None]] = []
+        self.collapses = 0
         self.prober: Callable[[Probe], Awaitable[None]] | None = None
         self.feedbacks = 0
         self.malformed = 0
@@ -114,9 +123,14 @@ class SendSideBandwidth:
 
         transport._handle_rtcp_data = tapped
 
-    def add(self, estimate: ViewerEstimate) -> None:
-        """Give a share of the path's estimate to `estimate` (one video track's)."""
+    def add(self, estimate: ViewerEstimate, on_collapse: Callable[[], None] | None = None) -> None:
+        """Give a share of the path's estimate to `estimate` (one video track's).
+
+        `on_collapse` is called when a feedback shows the path collapsed (`COLLAPSE`).
+        """
         self.estimates.append(estimate)
+        if on_collapse is not None:
+            self.on_collapse.append(on_collapse)
 
     def stamp(self, data: bytes, extension_id: int, probe: int | None = None) -> bytes:
         """`data`, an RTP packet leaving now, with its transport-wide number written.
@@ -153,7 +167,12 @@ class SendSideBandwidth:
             results = self.history.on_feedback(feedback)
             if not results:
                 continue
+            before = self.delay.value
             self.delay.on_feedback(results)
+            if self.delay.value < COLLAPSE * before:
+                self.collapses += 1
+                for restart in self.on_collapse:
+                    restart()
             probed = self.probes.on_results(results)
             if probed is not None:
                 self.delay.on_probe_result(probed)
@@ -181,6 +200,7 @@ class SendSideBandwidth:
             "malformed": self.malformed,
             "probe_packets": self.probe_packets,
             "unnumbered": self.unnumbered,
+            "collapses": self.collapses,
             "history": self.history.stats(),
             "delay": self.delay.stats(),
             "probes": self.probes.stats(),

@@ -228,7 +228,7 @@ class OutboundTrack(MediaStreamTrack):
             loss=lambda: self.estimate.fraction_lost,
         )
         if send_side is not None:
-            send_side.add(self.estimate)
+            send_side.add(self.estimate, bridge.restart)
         bridge.install()
         self.playout = playout_map(sender)
         packetizer = H264Packetizer(trailer) if self.codec == "h264" else Vp8Packetizer(trailer)
