@@ -111,7 +111,7 @@ class DelayBasedEstimate:
         increases: Feedbacks that raised the value.
         decreases: Cuts on overuse.
         probe_jumps: Probe results that raised the value.
-        probe_overuses: Overuses within a probe's shadow (`PROBE_SHADOW`): not cut for.
+        held_overuses: Overuses within a hold (a probe's shadow, a collapse's drain): not cut for.
         lost: Packets reported lost (skipped by the detector).
         resets: Times the detector restarted after an arrival jump.
     """
@@ -143,12 +143,13 @@ class DelayBasedEstimate:
         self._window: deque[tuple[float, bool, float]] = deque()  # arrival, lost, delay
         self._base: deque[tuple[float, float]] = deque()  # sent, least delay (rising)
         self._latest: float | None = None
+        self._latest_delay: float | None = None
         self._capacity: float | None = None
         self._spread = CAPACITY_SPREAD[0]
         self._last_update: float | None = None
         self._last_decrease: float | None = None
-        self._probe_shadow: float | None = None
-        self.probe_overuses = 0
+        self._hold_until: float | None = None
+        self.held_overuses = 0
 
     def on_rtt(self, rtt: float) -> None:
         """Take the path's round trip (seconds): it paces decreases and additive rises."""
@@ -173,7 +174,12 @@ class DelayBasedEstimate:
 
     def probe_sent(self) -> None:
         """A probe cluster leaves now: the overuse it may cause is not the stream's."""
-        self._probe_shadow = self.clock() + self.rtt + PROBE_SHADOW
+        self.hold(self.rtt + PROBE_SHADOW)
+
+    def hold(self, seconds: float) -> None:
+        """Cut nothing for an overuse in the next `seconds`: the sender caused it."""
+        until = self.clock() + seconds
+        self._hold_until = until if self._hold_until is None else max(self._hold_until, until)
 
     def on_probe_result(self, bitrate: int) -> None:
         """A probe showed the path carries `bitrate`: jump to it if above the value.
@@ -184,6 +190,16 @@ class DelayBasedEstimate:
             self.value = self._clamp(bitrate)
             self._capacity = None
             self.probe_jumps += 1
+
+    @property
+    def queue_delay(self) -> float | None:
+        """Seconds the latest reported packet waited in the path's queues, or None.
+
+        Its delay over the least seen (`BASE_DELAY_WINDOW`).
+        """
+        if self._latest_delay is None or not self._base:
+            return None
+        return self._latest_delay - self._base[0][1]
 
     @property
     def acked_bitrate(self) -> int | None:
@@ -209,7 +225,7 @@ class DelayBasedEstimate:
             "increases": self.increases,
             "decreases": self.decreases,
             "probe_jumps": self.probe_jumps,
-            "probe_overuses": self.probe_overuses,
+            "held_overuses": self.held_overuses,
             "lost": self.lost,
             "resets": self.resets,
         }
@@ -225,6 +241,7 @@ class DelayBasedEstimate:
         while base and base[-1][1] >= delay:
             base.pop()
         base.append((result.sent_at, delay))
+        self._latest_delay = delay
         while base[0][0] < result.sent_at - BASE_DELAY_WINDOW:
             base.popleft()
 
@@ -282,8 +299,8 @@ class DelayBasedEstimate:
         if state == OVERUSING:
             self.overused_at = now
             self._last_update = now
-            if self._probe_shadow is not None and now < self._probe_shadow:
-                self.probe_overuses += 1
+            if self._hold_until is not None and now < self._hold_until:
+                self.held_overuses += 1
                 return
             if self._may_decrease(now, acked):
                 self._decrease(now, acked)

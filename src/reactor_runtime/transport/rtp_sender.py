@@ -83,6 +83,13 @@ BURST_RATE_FALL = 0.7
 what it was at the burst (the estimate has seen the congestion)."""
 BURST_POLL = 0.02
 """Seconds between two looks at the stream's rate while that keyframe waits."""
+RESTART_WAIT = 0.5
+"""Longest wait, after the path collapsed, for its queue to drain before the keyframe
+that restarts the picture is asked for: a keyframe sent into a full tail-drop queue
+loses its packets there (seen: three keyframes before the picture came back)."""
+DRAINED = 0.03
+"""Queueing delay (seconds, from the transport feedback) under which the path's queue
+counts as drained."""
 REPEAT_LOSS = 0.03
 """From this share of packets lost on a viewer's path, each resend goes out twice: a
 resend lost again costs one more round trip, which at 80 ms outlasts the playout
@@ -386,10 +393,28 @@ class SenderBridge:
         self.repeated += copies - 1
 
     def restart(self) -> None:
-        """The viewer's path collapsed: no more repairs of what was sent; a keyframe."""
+        """The viewer's path collapsed: nothing sent so far is repaired.
+
+        A keyframe is asked for once the path's queue has drained (the track sends
+        no delta frame meanwhile), or `RESTART_WAIT` at most.
+        """
         self.budget.restart()
         if self._burst_keyframe is None:
-            self._burst_keyframe = asyncio.ensure_future(self._keyframe_after_burst())
+            self._burst_keyframe = asyncio.ensure_future(self._keyframe_after_drain())
+
+    async def _keyframe_after_drain(self) -> None:
+        try:
+            waited = 0.0
+            while waited < RESTART_WAIT:
+                queued = self.send_side.delay.queue_delay if self.send_side else None
+                if queued is not None and queued < DRAINED:
+                    break
+                await asyncio.sleep(BURST_POLL)
+                waited += BURST_POLL
+            if self.budget.awaiting_keyframe:
+                self.on_keyframe_request()
+        finally:
+            self._burst_keyframe = None
 
     async def _keyframe_after_burst(self) -> None:
         """Ask for the keyframe that ends a burst once the stream's rate has fallen.

@@ -55,6 +55,11 @@ the path's capacity fell far under the stream (a cap dropped), its queue is
 overflowing, and what was sent before it is mostly lost. Each video sender then
 starts again from a keyframe at the new rate instead of repairing the loss
 (`resend_budget.ResendBudget.restart`)."""
+COLLAPSE_HOLD = 1.5
+"""Seconds after a collapse during which the estimate is cut no further: its senders
+send no video while the path's queue drains (up to 0.5 s) and then a keyframe, and
+what arrives meanwhile is their own doing, not the path's (cut on it, the estimate
+fell to 0.38 Mbit/s behind a 2 Mbit/s cap)."""
 FIRST_PROBE_PACKETS = 20
 """Media packets sent before the first probe may go: a probe is made of copies of
 recent packets, and the stream's first frame gives enough of them."""
@@ -171,6 +176,7 @@ class SendSideBandwidth:
             self.delay.on_feedback(results)
             if self.delay.value < COLLAPSE * before:
                 self.collapses += 1
+                self.delay.hold(COLLAPSE_HOLD)
                 for restart in self.on_collapse:
                     restart()
             probed = self.probes.on_results(results)

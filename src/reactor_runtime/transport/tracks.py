@@ -228,7 +228,7 @@ class OutboundTrack(MediaStreamTrack):
             loss=lambda: self.estimate.fraction_lost,
         )
         if send_side is not None:
-            send_side.add(self.estimate, bridge.restart)
+            send_side.add(self.estimate, self._restart)
         bridge.install()
         self.playout = playout_map(sender)
         packetizer = H264Packetizer(trailer) if self.codec == "h264" else Vp8Packetizer(trailer)
@@ -296,6 +296,17 @@ class OutboundTrack(MediaStreamTrack):
             stats["playout_floor_ms"] = self.floor.floor_ms
             stats["playout_floor_raised"] = self.floor.raised
         return stats
+
+    def _restart(self) -> None:
+        """The viewer's path collapsed: drop the queue, send nothing until a keyframe.
+
+        The path's queue then drains; the bridge asks for the keyframe once it has.
+        """
+        self.dropped += len(self._queue)
+        self._queue.clear()
+        self._need_keyframe = True
+        if self.bridge is not None:
+            self.bridge.restart()
 
     def _want_keyframe(self) -> None:
         self._need_keyframe = True
