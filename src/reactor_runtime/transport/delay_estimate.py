@@ -82,6 +82,9 @@ sample, a wider one would keep a capacity the path no longer has."""
 CAPACITY_DEVIATIONS = 3
 """More than this many deviations away from the capacity arriving means the path
 changed: the capacity is forgotten (above) or replaced (below, at an overuse)."""
+COLLAPSE_WINDOW = 0.25
+"""Seconds of the latest arrivals a collapse reads the path's new capacity from: while
+its queue overflows, what arrives is exactly what it carries."""
 PROBE_SHADOW = 0.8
 """Seconds (after a round trip) an overuse is blamed on the probe just sent rather
 than on the stream: a probe's extra bytes make a short queue that shows in the next
@@ -149,6 +152,7 @@ class DelayBasedEstimate:
         self._last_update: float | None = None
         self._last_decrease: float | None = None
         self._hold_until: float | None = None
+        self._shadow_until: float | None = None
         self.held_overuses = 0
 
     def on_rtt(self, rtt: float) -> None:
@@ -173,8 +177,25 @@ class DelayBasedEstimate:
         self._update(state)
 
     def probe_sent(self) -> None:
-        """A probe cluster leaves now: the overuse it may cause is not the stream's."""
-        self.hold(self.rtt + PROBE_SHADOW)
+        """A probe cluster leaves now: the overuse it may cause is not the stream's.
+
+        Unless what arrives falls under `FAR_OVER` of the value meanwhile: a probe
+        does not do that, a cap that falls at the same time does.
+        """
+        self._shadow_until = self.clock() + self.rtt + PROBE_SHADOW
+
+    def collapse(self, factor: float, seconds: float) -> None:
+        """The path collapsed under the stream: take `factor` x acked (if lower), hold it.
+
+        Held `seconds` (`hold`). What arrived over the last `COLLAPSE_WINDOW` is what
+        the path's full queue let through, its capacity now; the acknowledged rate
+        (`ACKED_WINDOW`) still counts arrivals from before the collapse, and a cut of
+        it stays above the path.
+        """
+        acked = self._acked_over(COLLAPSE_WINDOW)
+        if acked is not None:
+            self.value = min(self.value, self._clamp(int(factor * acked)))
+        self.hold(seconds)
 
     def hold(self, seconds: float) -> None:
         """Cut nothing for an overuse in the next `seconds`: the sender caused it."""
@@ -204,13 +225,19 @@ class DelayBasedEstimate:
     @property
     def acked_bitrate(self) -> int | None:
         """What the viewer received over the last `ACKED_WINDOW` (bit/s), None if too little."""
-        if len(self._acked) < 2:
+        return self._acked_over(ACKED_WINDOW)
+
+    def _acked_over(self, seconds: float) -> int | None:
+        if self._latest is None:
             return None
-        arrivals = [a for a, _ in self._acked]
+        recent = [(a, size) for a, size in self._acked if a >= self._latest - seconds]
+        if len(recent) < 2:
+            return None
+        arrivals = [a for a, _ in recent]
         span = max(arrivals) - min(arrivals)
-        if span < ACKED_MIN_SPAN:
+        if span < min(ACKED_MIN_SPAN, seconds / 2):
             return None
-        size = sum(s for _, s in self._acked) - self._acked[0][1]
+        size = sum(size for _, size in recent) - recent[0][1]
         return int(size * 8 / span)
 
     def stats(self) -> dict[str, Any]:
@@ -299,7 +326,10 @@ class DelayBasedEstimate:
         if state == OVERUSING:
             self.overused_at = now
             self._last_update = now
-            if self._hold_until is not None and now < self._hold_until:
+            shadowed = self._shadow_until is not None and now < self._shadow_until
+            if shadowed and acked is not None and acked < FAR_OVER * self.value:
+                shadowed = False  # more than a probe's queue: the path fell
+            if shadowed or (self._hold_until is not None and now < self._hold_until):
                 self.held_overuses += 1
                 return
             if self._may_decrease(now, acked):

@@ -15,10 +15,13 @@ one step only once the rate has stayed `UP_MARGIN` above the larger step's need 
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 
 from .encoders import REFERENCE_PIXELS
+
+log = logging.getLogger(__name__)
 
 LADDER = ((1.0, 1_200_000), (0.75, 600_000), (0.5, 300_000))
 """(scale of the model's size, rate it needs at 720p): 720p, 540p, 360p; needs scale
@@ -97,6 +100,7 @@ class Ladder:
         return self.scale
 
     def _step(self, index: int, now: float) -> None:
+        log.info("ladder step %d -> %d", self.index, index)
         self._below_since = None
         self.index = index
         self.steps += 1

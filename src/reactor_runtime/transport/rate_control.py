@@ -118,6 +118,14 @@ class ViewerEstimate:
             if delay is not None and self.loss_bound >= delay:
                 self.loss_bound = None  # the delay-based estimate bounds again
 
+    def forget_loss(self) -> None:
+        """Judge loss afresh from the next report on.
+
+        The loss so far was acted upon already: the path collapsed and its senders
+        restarted.
+        """
+        self._mark = None
+
     def stats(self) -> dict[str, Any]:
         """The estimate and what it is made of."""
         return {

@@ -81,6 +81,7 @@ class ResendBudget:
         self._resent: deque[tuple[float, int]] = deque()
         self._bytes = 0
         self._awaiting_keyframe = False
+        self._asked = False
         self._tripped_at = 0.0
         self._keyframe_at: float | None = None
 
@@ -116,6 +117,7 @@ class ResendBudget:
     def restart(self) -> None:
         """The path collapsed: resend nothing sent until now, and await a keyframe."""
         self._awaiting_keyframe = True
+        self._asked = False
         self._tripped_at = self.clock()
         self.restarts += 1
 
@@ -124,8 +126,17 @@ class ResendBudget:
         """Whether the budget was spent and no keyframe has gone out since."""
         return self._awaiting_keyframe
 
+    @property
+    def keyframe_wanted(self) -> bool:
+        """Whether a keyframe is awaited and nobody has asked for it yet."""
+        return self._awaiting_keyframe and not self._asked
+
+    def keyframe_asked(self) -> None:
+        """The awaited keyframe was asked for: refused NACKs need not ask again."""
+        self._asked = True
+
     def keyframe_sent(self) -> None:
         """A keyframe left for the viewer: if it ends a burst, older packets are moot."""
         if self._awaiting_keyframe:
-            self._awaiting_keyframe = False
+            self._awaiting_keyframe = self._asked = False
             self._keyframe_at = self.clock()

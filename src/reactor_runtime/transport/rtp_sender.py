@@ -87,9 +87,9 @@ RESTART_WAIT = 0.5
 """Longest wait, after the path collapsed, for its queue to drain before the keyframe
 that restarts the picture is asked for: a keyframe sent into a full tail-drop queue
 loses its packets there (seen: three keyframes before the picture came back)."""
-DRAINED = 0.03
-"""Queueing delay (seconds, from the transport feedback) under which the path's queue
-counts as drained."""
+DRAIN_MARGIN = 0.03
+"""Seconds added to the queueing delay the feedback last showed (what the path's queue
+needs to drain once no video is sent) before the restart keyframe is asked for."""
 REPEAT_LOSS = 0.03
 """From this share of packets lost on a viewer's path, each resend goes out twice: a
 resend lost again costs one more round trip, which at 80 ms outlasts the playout
@@ -333,6 +333,7 @@ class SenderBridge:
             self._resends.add(task)
             task.add_done_callback(self._resends.discard)
         elif isinstance(packet, RtcpPsfbPacket) and packet.fmt in (RTCP_PSFB_PLI, RTCP_PSFB_FIR):
+            log.info("keyframe request (PLI/FIR) from the viewer")
             self.keyframe_requests += 1
             self.totals.keyframe_requests += 1
             self.on_keyframe_request()
@@ -380,7 +381,7 @@ class SenderBridge:
         copies = 2 if (self.loss() or 0.0) >= REPEAT_LOSS else 1
         if not self.budget.allow(sent_at, copies * (RTP_HEADER_BYTES + len(packet.payload))):
             self.totals.unanswered += 1
-            if self.budget.awaiting_keyframe and self._burst_keyframe is None:
+            if self.budget.keyframe_wanted and self._burst_keyframe is None:
                 self._burst_keyframe = asyncio.ensure_future(self._keyframe_after_burst())
             return
         for _ in range(copies):
@@ -396,22 +397,24 @@ class SenderBridge:
         """The viewer's path collapsed: nothing sent so far is repaired.
 
         A keyframe is asked for once the path's queue has drained (the track sends
-        no delta frame meanwhile), or `RESTART_WAIT` at most.
+        no delta frame meanwhile): after the queueing delay last seen, `RESTART_WAIT`
+        at most.
         """
         self.budget.restart()
-        if self._burst_keyframe is None:
-            self._burst_keyframe = asyncio.ensure_future(self._keyframe_after_drain())
+        if self._burst_keyframe is not None:
+            self._burst_keyframe.cancel()
+        self._burst_keyframe = asyncio.ensure_future(self._keyframe_after_drain())
 
     async def _keyframe_after_drain(self) -> None:
+        # No video leaves meanwhile, so no feedback tells when the queue is empty:
+        # it drains within the delay it had when the path collapsed.
         try:
-            waited = 0.0
-            while waited < RESTART_WAIT:
-                queued = self.send_side.delay.queue_delay if self.send_side else None
-                if queued is not None and queued < DRAINED:
-                    break
-                await asyncio.sleep(BURST_POLL)
-                waited += BURST_POLL
-            if self.budget.awaiting_keyframe:
+            queued = self.send_side.delay.queue_delay if self.send_side else None
+            wait = min(RESTART_WAIT, (queued or 0.0) + DRAIN_MARGIN)
+            await asyncio.sleep(wait)
+            if self.budget.keyframe_wanted:
+                log.info("restart keyframe asked after %.2f s (queue was %s s)", wait, queued)
+                self.budget.keyframe_asked()
                 self.on_keyframe_request()
         finally:
             self._burst_keyframe = None
@@ -433,7 +436,9 @@ class SenderBridge:
                     break
                 await asyncio.sleep(BURST_POLL)
                 waited += BURST_POLL
-            if self.budget.awaiting_keyframe:
+            if self.budget.keyframe_wanted:
+                log.info("resend budget spent: keyframe asked after %.2f s", waited)
+                self.budget.keyframe_asked()
                 self.on_keyframe_request()
         finally:
             self._burst_keyframe = None

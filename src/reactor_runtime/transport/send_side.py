@@ -55,6 +55,9 @@ the path's capacity fell far under the stream (a cap dropped), its queue is
 overflowing, and what was sent before it is mostly lost. Each video sender then
 starts again from a keyframe at the new rate instead of repairing the loss
 (`resend_budget.ResendBudget.restart`)."""
+COLLAPSE_FACTOR = 0.7
+"""On a collapse the estimate falls to this x what the viewer received (if lower): under
+the path's new capacity, so its queue drains while the estimate is held."""
 COLLAPSE_HOLD = 1.5
 """Seconds after a collapse during which the estimate is cut no further: its senders
 send no video while the path's queue drains (up to 0.5 s) and then a keyframe, and
@@ -176,7 +179,12 @@ class SendSideBandwidth:
             self.delay.on_feedback(results)
             if self.delay.value < COLLAPSE * before:
                 self.collapses += 1
-                self.delay.hold(COLLAPSE_HOLD)
+                self.delay.collapse(COLLAPSE_FACTOR, COLLAPSE_HOLD)
+                log.info(
+                    "viewer path collapsed: estimate %d -> %d bit/s; senders restart",
+                    before,
+                    self.delay.value,
+                )
                 for restart in self.on_collapse:
                     restart()
             probed = self.probes.on_results(results)

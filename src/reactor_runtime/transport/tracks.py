@@ -305,6 +305,7 @@ class OutboundTrack(MediaStreamTrack):
         self.dropped += len(self._queue)
         self._queue.clear()
         self._need_keyframe = True
+        self.estimate.forget_loss()
         if self.bridge is not None:
             self.bridge.restart()
 
