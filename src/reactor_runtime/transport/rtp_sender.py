@@ -401,6 +401,8 @@ class SenderBridge:
         at most.
         """
         self.budget.restart()
+        for resend in list(self._resends):  # still waiting in the pacer: moot now
+            resend.cancel()
         if self._burst_keyframe is not None:
             self._burst_keyframe.cancel()
         self._burst_keyframe = asyncio.ensure_future(self._keyframe_after_drain())
