@@ -19,8 +19,12 @@ transport-wide, so all the viewer's video senders share one). It is fed by:
 
 The estimate is shared among the viewer's video tracks (`ViewerEstimate.on_delay_based`
 gets each one's share), and a sender that can send retransmissions (RTX) lends itself
-as the prober. A viewer that did not negotiate transport-cc never gets a number, sends
-no feedback, and keeps the REMB path.
+as the prober. A feedback that halves the estimate is a collapse (a cap fell under
+the stream and its queue overflows): the estimate drops to what the full queue let
+through and is held, and each video track restarts (`OutboundTrack._restart`): no
+more repairs of what was lost, no video until the queue drained, then a keyframe.
+A viewer that did not negotiate transport-cc never gets a number, sends no
+feedback, and keeps the REMB path.
 """
 
 from __future__ import annotations
