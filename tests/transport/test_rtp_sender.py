@@ -24,9 +24,10 @@ from aiortc.rtp import (
 
 from reactor_runtime.transport import MediaHub, ViewerPeer
 from reactor_runtime.transport.pacing import MAX_DELAY, PacedTransport, Pacer
+from reactor_runtime.transport.packet_history import PacketHistory
 from reactor_runtime.transport.packetizer import Vp8Packetizer
 from reactor_runtime.transport.pipelines import KEYFRAME_MIN_INTERVAL
-from reactor_runtime.transport.rtp_sender import PacketHistory, SenderBridge, install_packetizer
+from reactor_runtime.transport.rtp_sender import SenderBridge, install_packetizer
 
 
 class Recorder:

@@ -25,9 +25,13 @@ losses would cost more than repairing it (seen: two such keyframes in a row).
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from collections import deque
 from collections.abc import Callable
+
+log = logging.getLogger(__name__)
 
 RESEND_WINDOW = 0.5
 """Seconds over which resent bytes are summed: a few round trips, so a burst of NACKs
@@ -35,6 +39,18 @@ is judged as one, while scattered losses spread thinly over it."""
 KEYFRAME_DEFER = 0.3
 """Longest wait from the budget's trip to the keyframe asked for, for the send-side
 estimate's feedback and trend to see the congestion and lower the rate first."""
+BURST_RATE_FALL = 0.7
+"""The keyframe ending a burst goes once the stream's rate is under this share of
+what it was at the burst (the estimate has seen the congestion)."""
+BURST_POLL = 0.02
+"""Seconds between two looks at the stream's rate while that keyframe waits."""
+RESTART_WAIT = 0.5
+"""Longest wait, after the path collapsed, for its queue to drain before the keyframe
+that restarts the picture is asked for: a keyframe sent into a full tail-drop queue
+loses its packets there (seen: three keyframes before the picture came back)."""
+DRAIN_MARGIN = 0.03
+"""Seconds added to the queueing delay the feedback last showed (what the path's queue
+needs to drain once no video is sent) before the restart keyframe is asked for."""
 KEYFRAME_REPAIR = 1.0
 """Seconds after the keyframe that ended a burst during which its packets, and the
 ones after it, are resent whatever the budget."""
@@ -140,3 +156,45 @@ class ResendBudget:
         if self._awaiting_keyframe:
             self._awaiting_keyframe = self._asked = False
             self._keyframe_at = self.clock()
+
+
+async def keyframe_when_rate_fell(
+    budget: ResendBudget, rate: Callable[[], int | None], ask: Callable[[], None]
+) -> None:
+    """`ask` for the keyframe that ends a burst once `rate()` has fallen.
+
+    The NACKs of a collapsed queue come a round trip after it collapsed, often before
+    the estimate has cut the rate; a keyframe encoded at the old rate would refill the
+    narrowed link. So wait (at most `KEYFRAME_DEFER`) for the stream's rate to fall
+    under `BURST_RATE_FALL` of what it was. Nothing is asked if the keyframe came or
+    was asked for meanwhile.
+    """
+    before = rate()
+    waited = 0.0
+    while waited < KEYFRAME_DEFER and before:
+        now = rate()
+        if now is not None and now <= BURST_RATE_FALL * before:
+            break
+        await asyncio.sleep(BURST_POLL)
+        waited += BURST_POLL
+    if budget.keyframe_wanted:
+        log.info("resend budget spent: keyframe asked after %.2f s", waited)
+        budget.keyframe_asked()
+        ask()
+
+
+async def keyframe_when_drained(
+    budget: ResendBudget, queued: float | None, ask: Callable[[], None]
+) -> None:
+    """`ask` for the keyframe that restarts a collapsed path once its queue drained.
+
+    No video leaves meanwhile, so no feedback tells when the queue is empty: it drains
+    within `queued`, the queueing delay it had when the path collapsed (+
+    `DRAIN_MARGIN`, `RESTART_WAIT` at most).
+    """
+    wait = min(RESTART_WAIT, (queued or 0.0) + DRAIN_MARGIN)
+    await asyncio.sleep(wait)
+    if budget.keyframe_wanted:
+        log.info("restart keyframe asked after %.2f s (queue was %s s)", wait, queued)
+        budget.keyframe_asked()
+        ask()

@@ -32,7 +32,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
@@ -56,7 +55,8 @@ from aiortc.utils import uint16_add
 from .aiortc_private import require
 from .header_extensions import abs_send_time_id, transport_cc_id
 from .pacing import PacedTransport, Pacer
-from .resend_budget import KEYFRAME_DEFER, ResendBudget
+from .packet_history import RTP_HEADER_BYTES, PacketHistory
+from .resend_budget import ResendBudget, keyframe_when_drained, keyframe_when_rate_fell
 
 if TYPE_CHECKING:
     from .probing import Probe
@@ -64,32 +64,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-HISTORY_SECONDS = 1.2
-"""Seconds of sent packets kept for retransmission. A NACK comes back one round trip
-plus the receiver's reordering wait after the loss; 1 s covers a 500 ms RTT path
-with room, and libwebrtc keeps about as much."""
-HISTORY_MAX_PACKETS = 4096
-"""Hard bound on the packets one sender keeps: `HISTORY_SECONDS` at ~30 Mbit/s of
-1200-byte packets, above the highest bit rate we send (20 Mbit/s); ~5 MB at most."""
-
 RESEND_INTERVAL = 0.05
 """Seconds before a packet is resent again when the round trip is not known yet. A
 receiver repeats its NACK each round trip until the packet comes; answering every
 repeat of a packet already on its way only queues more in front of it (a
 retransmission storm on a congested link), so one resend per round trip at most."""
 
-BURST_RATE_FALL = 0.7
-"""The keyframe ending a burst goes once the stream's rate is under this share of
-what it was at the burst (the estimate has seen the congestion)."""
-BURST_POLL = 0.02
-"""Seconds between two looks at the stream's rate while that keyframe waits."""
-RESTART_WAIT = 0.5
-"""Longest wait, after the path collapsed, for its queue to drain before the keyframe
-that restarts the picture is asked for: a keyframe sent into a full tail-drop queue
-loses its packets there (seen: three keyframes before the picture came back)."""
-DRAIN_MARGIN = 0.03
-"""Seconds added to the queueing delay the feedback last showed (what the path's queue
-needs to drain once no video is sent) before the restart keyframe is asked for."""
 REPEAT_LOSS = 0.03
 """From this share of packets lost on a viewer's path, each resend goes out twice: a
 resend lost again costs one more round trip, which at 80 ms outlasts the playout
@@ -98,9 +78,7 @@ floor and freezes the picture; two copies make that 1 in 400 at 5 % loss instead
 PROBE_TIMER_SECONDS = 0.002
 """A probe packet due sooner than this leaves at once: the event loop's timers are
 not finer, and a probe's rate is read from when its packets really left."""
-RTP_HEADER_BYTES = 12
 
-_SEQ_MOD = 1 << 16
 AIORTC_PRIVATE = (
     "RTCRtpSender._RTCRtpSender__encoder",
     "RTCRtpSender._RTCRtpSender__rtp_history",
@@ -137,91 +115,6 @@ class LossCounters:
     def as_dict(self) -> dict[str, int]:
         """The counters by name."""
         return asdict(self)
-
-
-class PacketHistory:
-    """Sent RTP packets of one sender, by full 16-bit sequence number, for `seconds`.
-
-    aiortc's send loop stores each packet as `history[seq % 128] = packet`; the key is
-    ignored here and the packet's own sequence number used instead.
-    """
-
-    def __init__(
-        self,
-        seconds: float = HISTORY_SECONDS,
-        max_packets: int = HISTORY_MAX_PACKETS,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        """Keep packets for `seconds`, and never more than `max_packets` of them."""
-        if max_packets < 1 or max_packets >= _SEQ_MOD:
-            raise ValueError(
-                f"max_packets must be in 1..{_SEQ_MOD - 1} (16-bit sequence numbers), "
-                f"got {max_packets}"
-            )
-        self.seconds = seconds
-        self.max_packets = max_packets
-        self.clock = clock
-        self._packets: dict[int, tuple[float, RtpPacket]] = {}
-        self._order: deque[tuple[float, int]] = deque()
-        self._resent: dict[int, float] = {}
-
-    def __setitem__(self, _key: int, packet: RtpPacket) -> None:
-        """Keep `packet` (called by aiortc's send loop with its own key)."""
-        now = self.clock()
-        seq = packet.sequence_number
-        self._packets[seq] = (now, packet)
-        self._order.append((now, seq))
-        self._expire(now)
-
-    def __len__(self) -> int:
-        """Packets held."""
-        return len(self._packets)
-
-    def get(self, seq: int) -> RtpPacket | None:
-        """The packet sent with sequence number `seq` (wrapped at 65536), if still held."""
-        entry = self.entry(seq)
-        return None if entry is None else entry[1]
-
-    def entry(self, seq: int) -> tuple[float, RtpPacket] | None:
-        """(when it was sent, the packet) for sequence number `seq`, if still held."""
-        entry = self._packets.get(seq % _SEQ_MOD)
-        if entry is None or self.clock() - entry[0] > self.seconds:
-            return None
-        return entry
-
-    def claim_resend(self, seq: int, interval: float) -> bool:
-        """Whether packet `seq` may be resent now (not resent in the last `interval` s)."""
-        now = self.clock()
-        seq %= _SEQ_MOD
-        last = self._resent.get(seq)
-        if last is not None and now - last < interval:
-            return False
-        self._resent[seq] = now
-        return True
-
-    def recent(self, size: int) -> list[RtpPacket]:
-        """The latest packets held, oldest first, about `size` bytes of them in all."""
-        found: list[RtpPacket] = []
-        total = 0
-        for sent, seq in reversed(self._order):
-            if total >= size:
-                break
-            entry = self._packets.get(seq)
-            if entry is None or entry[0] != sent:
-                continue
-            found.append(entry[1])
-            total += RTP_HEADER_BYTES + len(entry[1].payload)
-        found.reverse()
-        return found
-
-    def _expire(self, now: float) -> None:
-        order, packets = self._order, self._packets
-        while order and (len(order) > self.max_packets or now - order[0][0] > self.seconds):
-            sent, seq = order.popleft()
-            entry = packets.get(seq)
-            if entry is not None and entry[0] == sent:
-                del packets[seq]
-                self._resent.pop(seq, None)
 
 
 class SenderBridge:
@@ -262,7 +155,7 @@ class SenderBridge:
             on_remb: Called with each REMB value (bit/s) that names this sender's SSRC.
             on_report: Called with the cumulative packets lost and the extended highest
                 sequence number of each receiver report block about this sender.
-            history: The retransmission history (default: `HISTORY_SECONDS`).
+            history: The retransmission history (default: `packet_history.HISTORY_SECONDS`).
             totals: Counters shared with other bridges, added to as well as this one's.
             pace: The stream's current rate (bit/s), to pace its packets at
                 `pacing.PACE_FACTOR` times it; None sends them unpaced.
@@ -397,8 +290,7 @@ class SenderBridge:
         """The viewer's path collapsed: nothing sent so far is repaired.
 
         A keyframe is asked for once the path's queue has drained (the track sends
-        no delta frame meanwhile): after the queueing delay last seen, `RESTART_WAIT`
-        at most.
+        no delta frame meanwhile): `resend_budget.keyframe_when_drained`.
         """
         self.budget.restart()
         for resend in list(self._resends):  # still waiting in the pacer: moot now
@@ -408,40 +300,16 @@ class SenderBridge:
         self._burst_keyframe = asyncio.ensure_future(self._keyframe_after_drain())
 
     async def _keyframe_after_drain(self) -> None:
-        # No video leaves meanwhile, so no feedback tells when the queue is empty:
-        # it drains within the delay it had when the path collapsed.
+        queued = self.send_side.delay.queue_delay if self.send_side else None
         try:
-            queued = self.send_side.delay.queue_delay if self.send_side else None
-            wait = min(RESTART_WAIT, (queued or 0.0) + DRAIN_MARGIN)
-            await asyncio.sleep(wait)
-            if self.budget.keyframe_wanted:
-                log.info("restart keyframe asked after %.2f s (queue was %s s)", wait, queued)
-                self.budget.keyframe_asked()
-                self.on_keyframe_request()
+            await keyframe_when_drained(self.budget, queued, self.on_keyframe_request)
         finally:
             self._burst_keyframe = None
 
     async def _keyframe_after_burst(self) -> None:
-        """Ask for the keyframe that ends a burst once the stream's rate has fallen.
-
-        The NACKs of a collapsed queue come a round trip after it collapsed, often
-        before the estimate has cut the rate; a keyframe encoded at the old rate would
-        refill the narrowed link. So wait (at most `KEYFRAME_DEFER`) for the rate to
-        fall under `BURST_RATE_FALL` of what it was.
-        """
+        rate = self.pacer.target if self.pacer is not None else (lambda: None)
         try:
-            before = self.pacer.target() if self.pacer is not None else None
-            waited = 0.0
-            while waited < KEYFRAME_DEFER and before:
-                now = self.pacer.target() if self.pacer is not None else None
-                if now is not None and now <= BURST_RATE_FALL * before:
-                    break
-                await asyncio.sleep(BURST_POLL)
-                waited += BURST_POLL
-            if self.budget.keyframe_wanted:
-                log.info("resend budget spent: keyframe asked after %.2f s", waited)
-                self.budget.keyframe_asked()
-                self.on_keyframe_request()
+            await keyframe_when_rate_fell(self.budget, rate, self.on_keyframe_request)
         finally:
             self._burst_keyframe = None
 
