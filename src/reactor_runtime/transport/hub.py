@@ -229,14 +229,17 @@ class MediaHub:
         pipeline = self._video.get(name)
         return pipeline is not None and pipeline.on_low_stream(codec, viewer)
 
-    def request_keyframe(self, name: str, codec: VideoCodec, low: bool = False) -> None:
+    def request_keyframe(
+        self, name: str, codec: VideoCodec, low: bool = False, fresh: bool = False
+    ) -> None:
         """Ask for a keyframe on video track `name` in `codec` (PLI, FIR, a viewer joining).
 
-        `low`: on its low stream instead of its main one.
+        `low`: on its low stream instead of its main one. `fresh`: from a reopened
+        encoder (a viewer's path collapsed: `VideoPipeline.request_keyframe`).
         """
         pipeline = self._video.get(name)
         if pipeline is not None:
-            pipeline.request_keyframe(codec, low)
+            pipeline.request_keyframe(codec, low, fresh)
 
     def _update(self, name: str) -> None:
         if name in self._video:

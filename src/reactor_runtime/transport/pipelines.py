@@ -54,6 +54,12 @@ def video_encoder(
     raise ValueError(f"unknown video codec {codec!r}; expected one of {VIDEO_CODECS}")
 
 
+_Job = tuple[
+    np.ndarray, int, bytes | None, set[VideoCodec], set[tuple[VideoCodec, bool]], set[VideoCodec]
+]
+"""A picture to encode: (picture, pts, metadata, codecs, forced streams, fresh codecs)."""
+
+
 class VideoPipeline:
     """One video track: latest picture in, packets per wanted codec out, on its own thread.
 
@@ -109,6 +115,7 @@ class VideoPipeline:
         self._cond = threading.Condition()
         self._pending: tuple[np.ndarray, int, bytes | None] | None = None
         self._keyframe_requests: set[tuple[VideoCodec, bool]] = set()
+        self._fresh: set[VideoCodec] = set()
         self._last_forced: dict[tuple[VideoCodec, bool], float] = {}
         self.keyframe_requests: dict[VideoCodec, int] = {}
         """Keyframe requests received per codec (viewers joining, PLI/FIR, overflows)."""
@@ -144,12 +151,15 @@ class VideoPipeline:
             self._pending = (picture, pts, metadata)
             self._cond.notify()
 
-    def request_keyframe(self, codec: VideoCodec, low: bool = False) -> None:
+    def request_keyframe(self, codec: VideoCodec, low: bool = False, fresh: bool = False) -> None:
         """Make a coming picture of `codec`'s main (or `low`) stream a keyframe.
 
-        At most one per stream per `KEYFRAME_MIN_INTERVAL`.
+        At most one per stream per `KEYFRAME_MIN_INTERVAL`. `fresh`: the main stream's
+        encoder is reopened for it (`VideoEncoder.reopen`).
         """
         with self._cond:
+            if fresh and not low:
+                self._fresh.add(codec)
             if not low:
                 self.keyframe_requests[codec] = self.keyframe_requests.get(codec, 0) + 1
             self._keyframe_requests.add((codec, low))
@@ -210,7 +220,7 @@ class VideoPipeline:
 
     def _take(
         self,
-    ) -> tuple[np.ndarray, int, bytes | None, set[VideoCodec], set[tuple[VideoCodec, bool]]] | None:
+    ) -> _Job | None:
         with self._cond:
             while self._pending is None and not self._stopped:
                 self._cond.wait()
@@ -227,19 +237,21 @@ class VideoPipeline:
                 if s[0] in codecs and now - self._last_forced.get(s, -1e9) >= KEYFRAME_MIN_INTERVAL
             }
             self._keyframe_requests -= forced
+            fresh = {c for c in self._fresh if (c, False) in forced}
+            self._fresh -= fresh
             for stream in forced:
                 self._last_forced[stream] = now
                 codec, low = stream
                 if not low:
                     self.keyframes_forced[codec] = self.keyframes_forced.get(codec, 0) + 1
-        return picture, pts, metadata, codecs, forced
+        return picture, pts, metadata, codecs, forced, fresh
 
     def _run(self) -> None:
         while True:
             job = self._take()
             if job is None:
                 return
-            picture, pts, metadata, codecs, forced = job
+            picture, pts, metadata, codecs, forced, fresh = job
             for codec in set(self._encoders) - codecs:
                 del self._encoders[codec]
                 self.ladders.pop(codec, None)
@@ -257,6 +269,8 @@ class VideoPipeline:
                     if encoder is None:
                         encoder = self._encoders[codec] = self._make_encoder(codec)
                     self._follow_rate(codec, encoder)
+                    if codec in fresh:
+                        encoder.reopen()
                     size = self._ladder_size(
                         codec, encoder, frame.width, frame.height, (codec, False) in forced
                     )

@@ -125,6 +125,7 @@ class ViewerEstimate:
         restarted.
         """
         self._mark = None
+        self.fraction_lost = None
 
     def stats(self) -> dict[str, Any]:
         """The estimate and what it is made of."""

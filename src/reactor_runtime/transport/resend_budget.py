@@ -18,9 +18,6 @@ is encoded at the old rate (seen: 10.9
 Mbit/s encoded in the second after a 10 -> 2 Mbit/s drop, 1317 packets tail-dropped
 instead of 558). Once that keyframe has gone out, NACKs for packets sent before it
 are not answered either (`superseded`): the viewer decodes from it and needs none.
-The keyframe itself, and what follows it for `KEYFRAME_REPAIR`, is repaired outside
-the budget: it goes into a link still draining, and a second keyframe asked for its
-losses would cost more than repairing it (seen: two such keyframes in a row).
 """
 
 from __future__ import annotations
@@ -51,9 +48,6 @@ loses its packets there (seen: three keyframes before the picture came back)."""
 DRAIN_MARGIN = 0.03
 """Seconds added to the queueing delay the feedback last showed (what the path's queue
 needs to drain once no video is sent) before the restart keyframe is asked for."""
-KEYFRAME_REPAIR = 1.0
-"""Seconds after the keyframe that ended a burst during which its packets, and the
-ones after it, are resent whatever the budget."""
 RESEND_SHARE = 0.5
 """Resent bytes may reach this share of the stream's rate over the window: at 15 %
 random loss the repairs take 15 %; past half the rate they push the stream's own
@@ -115,8 +109,6 @@ class ResendBudget:
             self.tripped += 1
             return False
         now = self.clock()
-        if self._keyframe_at is not None and now - self._keyframe_at < KEYFRAME_REPAIR:
-            return True
         resent = self._resent
         while resent and now - resent[0][0] > self.window:
             self._bytes -= resent.popleft()[1]

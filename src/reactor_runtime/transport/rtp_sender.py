@@ -146,6 +146,7 @@ class SenderBridge:
         link: Callable[[], int | None] | None = None,
         send_side: SendSideBandwidth | None = None,
         loss: Callable[[], float | None] | None = None,
+        on_restart: Callable[[], None] | None = None,
     ) -> None:
         """Prepare the bridge of `sender`; nothing changes until `install()`.
 
@@ -165,6 +166,8 @@ class SenderBridge:
                 leaves, reads the feedback, and uses this sender to probe.
             loss: The share of packets the viewer's path loses (0..1, None: unknown);
                 from `REPEAT_LOSS` on, each resend goes out twice.
+            on_restart: Asks for the keyframe that restarts the picture after the
+                path collapsed (default: `on_keyframe_request`).
         """
         self.sender = sender
         self.on_keyframe_request = on_keyframe_request
@@ -185,6 +188,7 @@ class SenderBridge:
         self.send_side = send_side
         self.budget = ResendBudget(lambda: _lowest(pace, link))
         self.loss = loss or (lambda: None)
+        self.on_restart = on_restart or on_keyframe_request
         self._burst_keyframe: asyncio.Future[None] | None = None
         self.repeated = 0
         self._aiortc_handle: Callable[[Any], Any] | None = None
@@ -302,7 +306,7 @@ class SenderBridge:
     async def _keyframe_after_drain(self) -> None:
         queued = self.send_side.delay.queue_delay if self.send_side else None
         try:
-            await keyframe_when_drained(self.budget, queued, self.on_keyframe_request)
+            await keyframe_when_drained(self.budget, queued, self.on_restart)
         finally:
             self._burst_keyframe = None
 

@@ -219,6 +219,7 @@ class OutboundTrack(MediaStreamTrack):
         bridge = self.bridge = SenderBridge(
             sender,
             on_keyframe_request=self.remote_keyframe_request,
+            on_restart=lambda: self.request_keyframe(fresh=True),
             on_remb=self.estimate.on_remb,
             on_report=self._on_loss,
             totals=self.hub.loss,
@@ -264,10 +265,10 @@ class OutboundTrack(MediaStreamTrack):
             return
         self.request_keyframe()
 
-    def request_keyframe(self) -> None:
-        """Ask the hub for a fresh keyframe for this viewer's codec."""
+    def request_keyframe(self, fresh: bool = False) -> None:
+        """Ask the hub for a keyframe for this viewer's codec (`fresh`: reopened encoder)."""
         if self.kind == "video" and self.codec is not None and self._subscribed:
-            self.hub.request_keyframe(self.name, self.codec, self.wants_low)
+            self.hub.request_keyframe(self.name, self.codec, self.wants_low, fresh)
 
     def stop(self) -> None:
         """End the track: unsubscribe and wake a waiting `recv()`."""
