@@ -30,7 +30,9 @@ class HubSpy:
     def unsubscribe(self, track: OutboundTrack) -> None:
         self.subscribed.remove(track)
 
-    def request_keyframe(self, name: str, codec: str, low: bool = False) -> None:
+    def request_keyframe(
+        self, name: str, codec: str, low: bool = False, fresh: bool = False
+    ) -> None:
         self.keyframes += 1
 
     def base_layer_only(self, name: str, codec: str, viewer: object) -> bool:
