@@ -149,6 +149,16 @@ class Pacer:
         self._window_bytes += size
         self._forget(now)
 
+    def restart(self) -> None:
+        """Forget the stream's past output: it no longer sets a floor under the pace.
+
+        After the viewer's path collapsed the stream starts again far lower; the
+        floor from the last second's output (`OUTPUT_MARGIN`) would let the restart
+        keyframe out at the old rate, into the queue the collapse filled.
+        """
+        self._sent.clear()
+        self._window_bytes = 0
+
     def _forget(self, now: float) -> None:
         sent = self._sent
         while sent and now - sent[0][0] > OUTPUT_WINDOW:

@@ -42,12 +42,14 @@ what it was at the burst (the estimate has seen the congestion)."""
 BURST_POLL = 0.02
 """Seconds between two looks at the stream's rate while that keyframe waits."""
 RESTART_WAIT = 0.5
-"""Longest wait, after the path collapsed, for its queue to drain before the keyframe
-that restarts the picture is asked for: a keyframe sent into a full tail-drop queue
-loses its packets there (seen: three keyframes before the picture came back)."""
-DRAIN_MARGIN = 0.03
-"""Seconds added to the queueing delay the feedback last showed (what the path's queue
-needs to drain once no video is sent) before the restart keyframe is asked for."""
+"""Longest wait, after the path collapsed, before the keyframe that restarts the
+picture is asked for."""
+DRAIN_SHARE = 0.25
+"""Share of the queueing delay the feedback last showed that passes before the
+restart keyframe is asked for. The stream now goes out under the path's new capacity
+(the pace follows the cut estimate), so the queue shrinks from the restart on and
+the keyframe may enter it while it drains; waiting for all of it to drain (as first
+built) cost ~0.1 s of the freeze. Encoding the keyframe takes the rest."""
 RESEND_SHARE = 0.5
 """Resent bytes may reach this share of the stream's rate over the window: at 15 %
 random loss the repairs take 15 %; past half the rate they push the stream's own
@@ -178,13 +180,12 @@ async def keyframe_when_rate_fell(
 async def keyframe_when_drained(
     budget: ResendBudget, queued: float | None, ask: Callable[[], None]
 ) -> None:
-    """`ask` for the keyframe that restarts a collapsed path once its queue drained.
+    """`ask` for the keyframe that restarts a collapsed path while its queue drains.
 
-    No video leaves meanwhile, so no feedback tells when the queue is empty: it drains
-    within `queued`, the queueing delay it had when the path collapsed (+
-    `DRAIN_MARGIN`, `RESTART_WAIT` at most).
+    `queued` is the queueing delay the path had when it collapsed; the keyframe is
+    asked for after `DRAIN_SHARE` of it (`RESTART_WAIT` at most).
     """
-    wait = min(RESTART_WAIT, (queued or 0.0) + DRAIN_MARGIN)
+    wait = min(RESTART_WAIT, (queued or 0.0) * DRAIN_SHARE)
     await asyncio.sleep(wait)
     if budget.keyframe_wanted:
         log.info("restart keyframe asked after %.2f s (queue was %s s)", wait, queued)

@@ -297,6 +297,8 @@ class SenderBridge:
         no delta frame meanwhile): `resend_budget.keyframe_when_drained`.
         """
         self.budget.restart()
+        if self.pacer is not None:
+            self.pacer.restart()
         for resend in list(self._resends):  # still waiting in the pacer: moot now
             resend.cancel()
         if self._burst_keyframe is not None:
