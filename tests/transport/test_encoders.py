@@ -140,3 +140,19 @@ def test_a_layered_rate_change_moves_every_layer_without_a_keyframe():
     rate = (sizes[0] + sizes[1]) * 8 * 30 / 20
     assert 0.6 * 400_000 < rate < 1.3 * 400_000, rate
     assert 0.45 < sizes[0] / (sizes[0] + sizes[1]) < 0.8, sizes
+
+
+@pytest.mark.parametrize("codec", ["vp8", "h264"])
+def test_a_reopened_encoder_starts_with_a_keyframe_at_the_rate_it_was_cut_to(codec):
+    encoder = video_encoder(codec, 30.0, min_bitrate=100_000)
+    pictures = textured(640, 360, 30)
+    keyframes: list[int] = []
+    for i, picture in enumerate(pictures):
+        if i == 15:
+            assert encoder.set_bitrate(300_000)
+            encoder.reopen()
+        for packet in encoder.encode(picture, i * 3000):
+            if packet.is_keyframe:
+                keyframes.append(i)
+    assert keyframes == [0, 15], codec
+    assert encoder.bitrate == 300_000

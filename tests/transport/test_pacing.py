@@ -66,3 +66,19 @@ def test_the_bound_never_holds_a_stream_below_what_it_actually_sends():
         pacer.produced(8_333)
         waits = [pacer.delay(1250) for _ in range(7)]
     assert waits[-1] < 1 / 30, "paced at 1.5 x the output, not at the REMB: no backlog"
+
+
+def test_a_restart_forgets_the_output_floor_so_the_pace_follows_the_cut_rate():
+    now, remb = [0.0], [8_000_000]
+    target = [8_000_000]
+    pacer = Pacer(lambda: target[0], clock=lambda: now[0], remb=lambda: remb[0])
+    last_wait(pacer, 1)
+    for n in range(30):  # a second of 8 Mbit/s frames
+        now[0] = n / 30
+        pacer.produced(33_333)
+    target[0], remb[0], now[0] = 1_000_000, 1_000_000, 1.01  # the path collapsed
+    floored = last_wait(pacer, 11)
+    pacer.restart()
+    now[0] += 1.0
+    assert last_wait(pacer, 11) == pytest.approx(10 * 10_000 / (LINK_FACTOR * 1e6))
+    assert floored < 10 * 10_000 / (LINK_FACTOR * 1e6) / 3, "the floor held it at ~12 Mbit/s"
