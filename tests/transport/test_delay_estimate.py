@@ -7,6 +7,7 @@ import itertools
 import random
 
 import pytest
+from transport.fake_clock import Clock
 from transport.link_model import MBIT, Scenario, constant, simulate, steps
 
 from reactor_runtime.transport.delay_estimate import (
@@ -20,14 +21,6 @@ from reactor_runtime.transport.transport_feedback import PacketResult
 
 OFFSET = 5000.0
 """The viewer's clock is this far ahead of ours: only differences may matter."""
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def feed(
@@ -67,7 +60,7 @@ def states_of(seen):
 
 
 def test_a_steady_queue_growth_is_overuse():
-    clock = Clock()
+    clock = Clock(0.0)
     estimate = DelayBasedEstimate(2 * MBIT, 300_000, 10 * MBIT, clock)
     assert "overusing" not in states_of(feed(estimate, clock, lambda t: 0.0, 2.0, jitter=0.002))
     states = states_of(feed(estimate, clock, lambda t: 0.05 * (t - 2.0), 1.0, start=2.0))
@@ -76,7 +69,7 @@ def test_a_steady_queue_growth_is_overuse():
 
 
 def test_constant_delay_with_jitter_is_normal_whatever_the_clock_offset_loss_or_reordering():
-    clock = Clock()
+    clock = Clock(0.0)
     estimate = DelayBasedEstimate(2 * MBIT, 300_000, 10 * MBIT, clock)
     states = states_of(
         feed(estimate, clock, lambda t: 0.03, 5.0, jitter=0.004, loss=0.1, shuffle=True)
@@ -86,7 +79,7 @@ def test_constant_delay_with_jitter_is_normal_whatever_the_clock_offset_loss_or_
 
 
 def test_a_draining_queue_is_underuse_and_holds_the_rate():
-    clock = Clock()
+    clock = Clock(0.0)
     estimate = DelayBasedEstimate(2 * MBIT, 300_000, 10 * MBIT, clock)
     seen = feed(estimate, clock, lambda t: 0.2, 1.0)[-1:]
     seen += feed(estimate, clock, lambda t: max(0.0, 0.2 - 0.1 * (t - 1.0)), 1.0, start=1.0)
@@ -98,7 +91,7 @@ def test_a_draining_queue_is_underuse_and_holds_the_rate():
 
 
 def test_overuse_cuts_to_085_of_what_arrived_at_most_every_200_ms():
-    clock = Clock()
+    clock = Clock(0.0)
     estimate = DelayBasedEstimate(5 * MBIT, 300_000, 10 * MBIT, clock)
     feed(estimate, clock, lambda t: 0.0, 1.0)  # 2 Mbit/s arrive, the value says 5
     assert estimate.acked_bitrate == pytest.approx(2 * MBIT, rel=0.05)
@@ -116,7 +109,7 @@ def test_overuse_cuts_to_085_of_what_arrived_at_most_every_200_ms():
 
 
 def test_a_rise_is_bounded_by_what_arrives_and_a_probe_lifts_the_value_at_once():
-    clock = Clock()
+    clock = Clock(0.0)
     estimate = DelayBasedEstimate(1 * MBIT, 300_000, 10 * MBIT, clock)
     feed(estimate, clock, lambda t: 0.0, 20.0, rate=900_000)  # the encoder falls short
     acked = estimate.acked_bitrate
@@ -132,7 +125,7 @@ def test_a_rise_is_bounded_by_what_arrives_and_a_probe_lifts_the_value_at_once()
 
 def test_loss_with_a_standing_queue_is_congestion_and_loss_alone_is_not():
     def lossy(queue):
-        clock = Clock()
+        clock = Clock(0.0)
         estimate = DelayBasedEstimate(2 * MBIT, 300_000, 10 * MBIT, clock)
         feed(estimate, clock, lambda t: 0.0, 1.0)
         return states_of(feed(estimate, clock, queue, 1.0, start=1.0, loss=0.25))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from transport.fake_clock import Clock
+
 from reactor_runtime.transport import ViewerPeer
 from reactor_runtime.transport.ladder import (
     DOWN_HOLD,
@@ -12,16 +14,8 @@ from reactor_runtime.transport.ladder import (
 )
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 50.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def test_the_ladder_steps_down_after_a_hold_and_up_slowly_with_hysteresis():
-    clock = Clock()
+    clock = Clock(50.0)
     ladder = Ladder(clock)
     assert ladder.update(2_500_000, 1280, 720) == 1.0
     assert ladder.update(1_000_000, 1280, 720) == 1.0, "a dip: no keyframe for it yet"

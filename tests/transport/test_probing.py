@@ -4,6 +4,7 @@ clock the test moves."""
 from __future__ import annotations
 
 import pytest
+from transport.fake_clock import Clock
 
 from reactor_runtime.transport.probing import (
     ABANDON_AFTER,
@@ -19,14 +20,6 @@ from reactor_runtime.transport.transport_feedback import PacketResult
 
 MBIT = 1_000_000
 SIZE = 1200
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def cluster(

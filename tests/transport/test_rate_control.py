@@ -8,6 +8,7 @@ import re
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.registry import Collector
+from transport.fake_clock import Clock
 
 from reactor_runtime.server.factories import default_transport
 from reactor_runtime.server.metrics import media_metrics
@@ -20,14 +21,6 @@ from reactor_runtime.transport.rate_control import (
     StreamRate,
     ViewerEstimate,
 )
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def test_a_viewer_estimate_is_its_remb_cut_by_heavy_loss_and_regrown_by_light_loss():

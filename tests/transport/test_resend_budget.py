@@ -4,20 +4,13 @@ rate asks for a keyframe instead, and packets older than that keyframe stay unse
 from __future__ import annotations
 
 import pytest
+from transport.fake_clock import Clock
 
 from reactor_runtime.transport.resend_budget import ResendBudget
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 50.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def test_scattered_losses_are_all_resent_and_a_burst_past_half_the_rate_is_not():
-    clock = Clock()
+    clock = Clock(50.0)
     budget = ResendBudget(lambda: 2_000_000, clock=clock)  # 62.5 kB per 0.5 s
     for _ in range(40):  # 15 % of a 2 Mbit/s stream: ~30 kB per 0.5 s
         assert budget.allow(clock.now - 0.1, 1200)
@@ -31,7 +24,7 @@ def test_scattered_losses_are_all_resent_and_a_burst_past_half_the_rate_is_not()
 
 
 def test_after_the_keyframe_that_ends_a_burst_older_packets_are_superseded():
-    clock = Clock()
+    clock = Clock(50.0)
     budget = ResendBudget(lambda: 1_000_000, clock=clock)
     while budget.allow(clock.now - 0.2, 1200):
         pass
@@ -46,7 +39,7 @@ def test_after_the_keyframe_that_ends_a_burst_older_packets_are_superseded():
 
 
 def test_a_keyframe_sent_without_a_burst_supersedes_nothing():
-    clock = Clock()
+    clock = Clock(50.0)
     budget = ResendBudget(lambda: 1_000_000, clock=clock)
     budget.keyframe_sent()
     clock.now += 0.1
@@ -61,7 +54,7 @@ def test_without_a_rate_nothing_is_refused_and_bad_settings_name_themselves():
 
 
 def test_while_the_keyframe_is_awaited_packets_sent_before_the_trip_stay_unsent():
-    clock = Clock()
+    clock = Clock(50.0)
     budget = ResendBudget(lambda: 1_000_000, clock=clock)
     old = clock.now - 0.3
     while budget.allow(old, 1200):
@@ -72,7 +65,7 @@ def test_while_the_keyframe_is_awaited_packets_sent_before_the_trip_stay_unsent(
 
 
 def test_a_restart_refuses_everything_sent_before_it_until_the_keyframe():
-    clock = Clock()
+    clock = Clock(50.0)
     budget = ResendBudget(lambda: 10_000_000, clock=clock)
     sent = clock.now - 0.05
     budget.restart()

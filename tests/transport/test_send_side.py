@@ -14,6 +14,7 @@ import time
 
 from aiortc.rtcrtpparameters import RTCRtpHeaderExtensionParameters, RTCRtpParameters
 from aiortc.rtp import RtpPacket
+from transport.fake_clock import Clock
 from transport.test_header_extensions import extensions, record_rtp
 
 from reactor_runtime.transport.header_extensions import SenderExtensionMap
@@ -101,14 +102,6 @@ def placeholder_packet(seq: int) -> bytes:
     packet = RtpPacket(payload_type=96, sequence_number=seq, timestamp=90_000)
     packet.payload = bytes(1000)
     return packet.serialize(extension_map)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def test_a_malformed_feedback_is_counted_and_changes_nothing():

@@ -10,19 +10,12 @@ import av
 import pytest
 from aiortc.codecs.vpx import VpxPayloadDescriptor
 from aiortc.rtp import RTCP_PSFB_APP, RtcpPsfbPacket, pack_remb_fci
+from transport.fake_clock import Clock
 
 from reactor_runtime.server.metrics import rate_metrics
 from reactor_runtime.transport import MediaHub, ViewerPeer
 from reactor_runtime.transport.rate_control import StreamRate, ViewerEstimate
 from reactor_runtime.transport.stream_policy import HOLD_SECONDS, StreamPolicy
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def test_a_viewer_far_below_the_others_gets_the_base_layer_and_bounds_the_stream():
