@@ -64,3 +64,21 @@ def test_fps_is_settable_and_checked():
 def test_buffer_size_below_one_is_refused():
     with pytest.raises(ValueError, match="buffer_size"):
         OutputBuffer(capacity=0)
+
+
+def test_production_interval_follows_a_slower_model_but_not_one_missed_slot():
+    buf = OutputBuffer()
+    for k in range(12):
+        buf.note_production(started=k / 30, frames=1, compute_time=1 / 30)
+    assert buf.production_interval == pytest.approx(1 / 30)
+    # One slot missed behind a busy CPU: the playback interval stays where it was.
+    buf.note_production(started=0, frames=1, compute_time=2 / 30)
+    assert buf.production_interval == pytest.approx(1 / 30)
+    # A model that turned slower is followed within half the window.
+    for _ in range(4):
+        buf.note_production(started=0, frames=1, compute_time=0.05)
+    assert buf.production_interval == pytest.approx(0.05)
+    # Per frame: one emit of 3 frames in 0.1 s.
+    buf.reset_production()
+    buf.note_production(started=0, frames=3, compute_time=0.1)
+    assert buf.production_interval == pytest.approx(0.1 / 3)

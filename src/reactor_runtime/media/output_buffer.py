@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import statistics
 import threading
 import time
 from collections import deque
@@ -13,6 +14,14 @@ from typing import Any
 from .frames import Frame
 
 EmitFn = Callable[..., Awaitable[bool]]
+
+PRODUCTION_WINDOW = 9
+"""Emits whose per-frame production time the playback interval is the median of. A
+model that turns slower is followed after 5 emits; fewer than 5 slow ones in 9 (a
+live model that missed a slot behind a busy CPU, a GC pause) do not move it. A mean
+would: every linear average lets an outlier's excess into the playback interval,
+and the frames behind it then wait that long in the pacer until its schedule is
+met again (one missed slot of a 30 fps model held the next 60 frames 20-33 ms)."""
 
 
 @dataclass
@@ -66,6 +75,7 @@ class OutputBuffer:
         self._frame_waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
         self.stats = BufferStats()
         self.production_interval: float | None = None
+        self._production: deque[float] = deque(maxlen=PRODUCTION_WINDOW)
         self._last_emit_end: float | None = None
         self._emit: EmitFn | None = None
 
@@ -132,6 +142,7 @@ class OutputBuffer:
         as slow production. A `compute_time` the model declared for this emit
         (seconds for all `frames`) stands in for the measurement: a model that
         also waits on something else (a camera, a command) is not read as slow.
+        `production_interval` is the median of the last `PRODUCTION_WINDOW` emits.
         """
         if frames <= 0:
             return
@@ -141,10 +152,8 @@ class OutputBuffer:
         elif self._last_emit_end is not None:
             per_frame = max(0.0, started - self._last_emit_end) / frames
         if per_frame is not None:
-            prev = self.production_interval
-            self.production_interval = (
-                per_frame if prev is None else prev + 0.15 * (per_frame - prev)
-            )
+            self._production.append(per_frame)
+            self.production_interval = statistics.median(self._production)
 
     def note_emit_end(self) -> None:
         """Mark the end of an emit: production time counts from here."""
@@ -153,6 +162,7 @@ class OutputBuffer:
     def reset_production(self) -> None:
         """Forget the measured production rate (a new viewer, a restarted model)."""
         self.production_interval = None
+        self._production.clear()
         self._last_emit_end = None
 
     async def put(self, frame: Frame, drop: bool = False) -> bool:
