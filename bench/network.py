@@ -4,6 +4,7 @@
     python bench/network.py --runs 1 --seconds 30 --only cap2 --only loss5
     python bench/network.py --runtime-src /tmp/before/src --label before
     python bench/network.py --only reference --playout-delay off --label no-playout
+    python bench/network.py --only reference --playout-delay zero --label zero
 
 Each run builds a fresh shaped network (tests/e2e/shaped.py: the runtime, a router and
 one namespace per viewer; htb caps, BPF random loss, a TUN delay line for the RTT),
@@ -102,7 +103,7 @@ def run_once(name: str, scenario: Scenario, opts: argparse.Namespace) -> dict[st
     links = [Link(**link) for link in scenario.links]
     with (
         shaped_network(links, rtt_ms=scenario.rtt_ms) as net,
-        playout_delay_env(opts.playout_delay == "on") as env,
+        playout_delay_env(opts.playout_delay != "off") as env,
     ):
         if opts.runtime_src:  # in front of any sitecustomize directory env already names
             paths = [opts.runtime_src, *(e.split("=", 1)[1] for e in env[1:])]
@@ -114,6 +115,7 @@ def run_once(name: str, scenario: Scenario, opts: argparse.Namespace) -> dict[st
                 HEIGHT,
                 CODEC,
                 "LiveVideoOnlyModel" if opts.video_only else "LiveModel",
+                args=("--playout-delay", "zero") if opts.playout_delay == "zero" else (),
                 host=net.server.address,
                 prefix=prefix,
                 video_only=opts.video_only,
@@ -357,9 +359,11 @@ def main() -> int:
     )
     parser.add_argument(
         "--playout-delay",
-        choices=("on", "off"),
+        choices=("on", "off", "zero"),
         default="on",
-        help="off: the runtime answers no playout-delay (A/B of issue 10 item 3)",
+        help="on: the runtime's default (reactor run --playout-delay auto); off: it answers "
+        "no playout-delay (A/B of issue 10 item 3; works on older trees too); zero: "
+        "reactor run --playout-delay zero (frames shown at once with audio too)",
     )
     parser.add_argument(
         "--no-reference", action="store_true", help="do not add the reference run (A/B runs)"

@@ -110,3 +110,21 @@ async def test_the_trailer_limit_reaches_each_peer_and_the_layer_options_the_hub
     big = encode_trailer(FrameMetadata(user_data=b"u" * 200))
     with pytest.raises(TrailerError, match=r"over the limit of 100 bytes .*--max-trailer"):
         split_trailer(b"vp8" + big, peer.max_trailer)
+
+
+async def test_the_playout_delay_flag_reaches_each_peer_and_a_bad_one_is_a_usage_error() -> None:
+    from reactor_runtime.server.peer_options import from_args as peer_options
+
+    assert peer_options(parse())["playout_delay"] == "auto"
+    session = Session(StillModel)
+    runtime = Runtime(session, **peer_options(parse("--playout-delay", "zero")))
+    make_peer, make_hub = default_transport("vp8", runtime._peer_options(), runtime.hub_options)
+    await session.start()
+    try:
+        peer = make_peer(session, make_hub(session), viewer_id="v", family="v1", ice_servers=[])
+        assert peer.playout_delay == "zero"
+        await peer.close("test over")
+    finally:
+        await session.stop()
+    with pytest.raises(SystemExit):
+        parse("--playout-delay", "sometimes")

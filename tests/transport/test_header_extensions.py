@@ -107,6 +107,30 @@ async def test_a_viewer_that_also_hears_audio_gets_only_the_loss_floor_so_lip_sy
     assert decode_playout_delay(stamped[-1]) == (track.floor.floor_ms, PLAYOUT_DELAY_LIMIT_MS)
 
 
+async def test_playout_delay_zero_asks_a_viewer_with_audio_to_show_frames_at_once_too(
+    make_peer, make_client
+):
+    client = make_client(outputs=(("main_video", "video"), ("main_audio", "audio")), labels=())
+    packets = await watch_offering_playout_delay(client, make_peer(playout_delay="zero"), 5)
+    video = [p for p in packets if OFFERED_ID in extensions(p)]
+    assert len(video) >= 5
+    assert all(decode_playout_delay(extensions(p)[OFFERED_ID]) == (0, 0) for p in video)
+
+
+async def test_playout_delay_off_answers_no_extension_even_when_offered(make_peer, make_client):
+    client = make_client(outputs=(("main_video", "video"),), labels=())
+    offer = offer_playout_delay(await client.offer())
+    answer = await make_peer(playout_delay="off").answer(offer, client.mapping)
+    assert PLAYOUT_DELAY_URI not in answer
+
+
+async def test_an_unknown_playout_delay_is_refused_by_name(make_peer):
+    with pytest.raises(
+        ValueError, match=r"playout_delay: expected one of auto, zero, off, got 'x'"
+    ):
+        make_peer(playout_delay="x")
+
+
 async def test_a_client_that_does_not_offer_playout_delay_gets_none(make_peer, make_client):
     client = make_client(outputs=(("main_video", "video"),), labels=())
     answer = await make_peer().answer(await client.offer(), client.mapping)

@@ -1,4 +1,4 @@
-"""`reactor run` flags for each viewer's peer: data-channel limits and vanish detection.
+"""`reactor run` flags for each viewer's peer: data-channel limits, vanish detection, playout.
 
 The defaults and their reasons live with the limits (`transport.limits`,
 `transport.liveness`); the flags tune the few an operator may need to move, and the
@@ -16,6 +16,9 @@ DEFAULT_BYTE_RATE = 1_048_576
 DEFAULT_VIEWER_TIMEOUT = 4.0
 MIN_VIEWER_TIMEOUT = 2.0
 """Seconds: below this a host busy for a moment (GC, a model step) loses healthy viewers."""
+PLAYOUT_DELAYS = ("auto", "zero", "off")
+"""`--playout-delay` choices (`transport.peer.PlayoutDelay`; not imported from there:
+parsing the command line must not load aiortc)."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -50,10 +53,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="a viewer silent this long (no packet, no answer to our probes) is gone "
         f"({DEFAULT_VIEWER_TIMEOUT:g})",
     )
+    group.add_argument(
+        "--playout-delay",
+        choices=PLAYOUT_DELAYS,
+        default="auto",
+        help="what viewers are asked to buffer: auto (default) asks a viewer with no "
+        "audio to show each frame at once and leaves a viewer with audio its buffer, "
+        "for lip-sync; zero asks every viewer to show frames at once (lowest latency; "
+        "audio then plays some 50 ms behind the picture); off asks nothing",
+    )
 
 
 def from_args(args: argparse.Namespace) -> dict[str, Any]:
-    """`Runtime` keyword arguments (`channel_limits`, `liveness`) from parsed `args`.
+    """`Runtime` keyword arguments (`channel_limits`, `liveness`, `playout_delay`).
 
     Raises:
         ValueError: a value is out of range; the message names the setting.
@@ -83,4 +95,8 @@ def from_args(args: argparse.Namespace) -> dict[str, Any]:
     )
     timeout = args.viewer_timeout
     interval = min(PROBE_INTERVAL, timeout / 4)
-    return {"channel_limits": limits, "liveness": LivenessSettings(interval, timeout)}
+    return {
+        "channel_limits": limits,
+        "liveness": LivenessSettings(interval, timeout),
+        "playout_delay": getattr(args, "playout_delay", "auto"),
+    }

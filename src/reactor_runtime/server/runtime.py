@@ -44,6 +44,7 @@ from .signalling import Signalling
 if TYPE_CHECKING:
     from ..transport.limits import ChannelCounters, ChannelLimits
     from ..transport.liveness import LivenessSettings
+    from ..transport.peer import PlayoutDelay
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +76,7 @@ class Runtime:
         temporal_layers: int | None = None,
         low_stream: bool | None = None,
         transport_cc: bool = True,
+        playout_delay: PlayoutDelay = "auto",
     ) -> None:
         """Prepare a runtime for `session`; the model loads on `begin_loading()`.
 
@@ -103,6 +105,7 @@ class Runtime:
                 others (`transport.low_stream`; default on).
             transport_cc: estimate each viewer's path here from its transport-cc
                 feedback when it offers that (default); False leaves it to its REMB.
+            playout_delay: what viewers are asked to buffer (`transport.peer.PlayoutDelay`).
         """
         self.session = session
         self.model_name = model_name or session.name
@@ -122,6 +125,7 @@ class Runtime:
             self.hub_options["low_stream"] = low_stream
         self.max_trailer = max_trailer
         self.transport_cc = transport_cc
+        self.playout_delay = playout_delay
         self.channel_counters: ChannelCounters | None = None
         self._session_id = NIL_SESSION_ID
         self.hub: Any = None
@@ -176,6 +180,7 @@ class Runtime:
             "liveness": self.liveness,
             **({"max_trailer": self.max_trailer} if self.max_trailer else {}),
             "transport_cc": self.transport_cc,
+            "playout_delay": self.playout_delay,
         }
 
     async def wait_loaded(self) -> None:

@@ -51,6 +51,20 @@ log = logging.getLogger(__name__)
 
 PeerState = Literal["new", "connecting", "connected", "closed"]
 
+PlayoutDelay = Literal["auto", "zero", "off"]
+"""What a viewer that offers the playout-delay extension is asked to buffer.
+
+- ``auto``: a viewer that receives no audio is asked to show each frame at once (min =
+  max = 0). A viewer with audio keeps its adaptive buffer, and the room its lip-sync
+  needs to hold the picture back to the sound (with min = max = 0 Chromium shows the
+  picture 35-50 ms ahead of its audio); the extension still carries the loss floor
+  (`playout_floor`).
+- ``zero``: every viewer is asked to show each frame at once, audio or not: the lowest
+  latency, with the audio that far behind the picture.
+- ``off``: the extension is not answered.
+"""
+PLAYOUT_DELAYS: tuple[PlayoutDelay, ...] = ("auto", "zero", "off")
+
 CLOSE_TIMEOUT = 3.0
 
 
@@ -77,6 +91,7 @@ class ViewerPeer:
         channel_counters: ChannelCounters | None = None,
         max_trailer: int = MAX_TRAILER,
         transport_cc: bool = True,
+        playout_delay: PlayoutDelay = "auto",
     ) -> None:
         """Prepare a peer; nothing happens on the network until `answer()`.
 
@@ -98,6 +113,8 @@ class ViewerPeer:
             transport_cc: Answer transport-cc when offered and estimate the viewer's
                 path here (`send_side`); False leaves it to the viewer's REMB
                 (`reactor run --bandwidth-estimate remb`).
+            playout_delay: What the viewer is asked to buffer (`PlayoutDelay`;
+                `reactor run --playout-delay`).
         """
         self.session = session
         self.hub = hub
@@ -106,6 +123,11 @@ class ViewerPeer:
         self.host_addresses = host_addresses
         self.max_trailer = max_trailer
         self.transport_cc = transport_cc
+        if playout_delay not in PLAYOUT_DELAYS:
+            raise ValueError(
+                f"playout_delay: expected one of {', '.join(PLAYOUT_DELAYS)}, got {playout_delay!r}"
+            )
+        self.playout_delay = playout_delay
         self.send_side: SendSideBandwidth | None = None
         """The send-side estimate of this viewer's path, when it negotiated transport-cc."""
         self.state: PeerState = "new"
@@ -171,11 +193,10 @@ class ViewerPeer:
         if self.pc.sctp is not None:
             guard_sctp(self.pc.sctp, self.router.limits, self.router.counters)
         use_host_addresses(self.pc, self.host_addresses)
-        # min = max = 0 would also forbid the receiver's lip-sync to hold video back to
-        # its audio (measured at Chromium: video 35-50 ms ahead), so only video-only
-        # viewers get it; viewers with audio get only the loss floor (`playout_floor`).
         with_audio = any(t.kind == "audio" and t.direction == "recvonly" for t in plan.tracks)
-        negotiate_playout_delay(plan, transceivers, None if with_audio else PLAYOUT_DELAY_MS)
+        if self.playout_delay != "off":
+            zero = self.playout_delay == "zero" or not with_audio
+            negotiate_playout_delay(plan, transceivers, PLAYOUT_DELAY_MS if zero else None)
         if self.transport_cc and negotiate_transport_cc(plan, transceivers):
             low, high = self.hub.min_bitrate, self.hub.max_bitrate
             self.send_side = SendSideBandwidth(
