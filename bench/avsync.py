@@ -3,6 +3,7 @@
     python bench/avsync.py                  # 2 minutes after a 20 s warm-up
     python bench/avsync.py --minutes 5 --connections 3
     python bench/avsync.py --no-baseline    # skip aiortc's own sender reports
+    python bench/avsync.py --playout-zero   # also mono with reactor run --playout-delay zero
 
 The measurement of `tests/e2e/test_avsync.py`, longer (see
 `tests/e2e/avsync_page/harness.py`): inside a private network namespace, one
@@ -64,6 +65,16 @@ def main() -> int:
     parser.add_argument("--warmup", type=float, default=20.0, help="seconds before it (20)")
     parser.add_argument("--connections", type=int, default=1, help="fresh connections (1)")
     parser.add_argument("--no-baseline", action="store_true", help="no mono-aiortc-sr probe")
+    parser.add_argument(
+        "--variants",
+        default=",".join(harness.VARIANTS),
+        help=f"comma-separated audio variants to serve ({','.join(harness.VARIANTS)})",
+    )
+    parser.add_argument(
+        "--playout-zero",
+        action="store_true",
+        help="add mono-playout-zero: mono served with reactor run --playout-delay zero",
+    )
     parser.add_argument("--out", type=Path, default=BENCH / "results" / "avsync.json")
     args = parser.parse_args()
 
@@ -71,7 +82,9 @@ def main() -> int:
     started = time.monotonic()
     runs: list[dict[str, Any]] = []
     with private_network() as net:
-        specs = harness.specs(baseline=not args.no_baseline)
+        specs = harness.specs(
+            args.variants.split(","), baseline=not args.no_baseline, zero=args.playout_zero
+        )
         with harness.stage(net, specs) as (runtimes, page):
             for connection in range(args.connections):
                 report, seconds = harness.measure(

@@ -72,12 +72,13 @@ class RuntimeSpec:
     """One runtime to start: its probe label, model audio variant and launcher argv.
 
     An empty `launcher` means `python -m reactor_runtime.cli`; the `run ...`
-    arguments follow it.
+    arguments follow it, then `args` (more `reactor run` flags).
     """
 
     label: str
     variant: str
     launcher: tuple[str, ...] = ()
+    args: tuple[str, ...] = ()
 
 
 @dataclass
@@ -90,11 +91,16 @@ class Runtime:
     output: list[str] = field(default_factory=list)
 
 
-def specs(variants: Sequence[str] = VARIANTS, baseline: bool = False) -> list[RuntimeSpec]:
-    """One runtime per variant, plus (with `baseline`) mono on aiortc's sender reports."""
+def specs(
+    variants: Sequence[str] = VARIANTS, baseline: bool = False, zero: bool = False
+) -> list[RuntimeSpec]:
+    """One runtime per variant, plus (with `baseline`) mono on aiortc's sender reports
+    and (with `zero`) mono served with ``--playout-delay zero``."""
     out = [RuntimeSpec(v, v) for v in variants]
     if baseline:
         out.append(RuntimeSpec("mono-aiortc-sr", "mono", BASELINE_LAUNCHER))
+    if zero:
+        out.append(RuntimeSpec("mono-playout-zero", "mono", args=("--playout-delay", "zero")))
     return out
 
 
@@ -104,7 +110,7 @@ def start_runtimes(net: PrivateNetwork, wanted: Sequence[RuntimeSpec]) -> list[R
     for index, spec in enumerate(wanted):
         port = FIRST_PORT + index
         argv = list(spec.launcher) or [sys.executable, "-m", "reactor_runtime.cli"]
-        argv += ["run", "--host", net.address, "--port", str(port), str(MODEL_DIR)]
+        argv += ["run", "--host", net.address, "--port", str(port), str(MODEL_DIR), *spec.args]
         jobs.append((spec.label, port, argv, {"AVSYNC_AUDIO": spec.variant}))
     return _start(net, jobs)
 
