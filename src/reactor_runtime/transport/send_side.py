@@ -41,12 +41,8 @@ from .header_extensions import rewrite_extension
 from .probing import Probe, ProbeController
 from .rate_control import ViewerEstimate
 from .rtp_sender import LossCounters
-from .transport_feedback import (
-    SendHistory,
-    TransportSequence,
-    feedback_packets,
-    parse_feedback,
-)
+from .send_history import SendHistory
+from .transport_feedback import TransportSequence, feedback_packets, parse_feedback
 
 log = logging.getLogger(__name__)
 

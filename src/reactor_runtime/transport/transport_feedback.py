@@ -12,19 +12,18 @@ were probes. This module is the wire part of that, pure bytes and no clock of it
 - `feedback_packets` picks the transport-cc packets out of a compound RTCP datagram,
   `parse_feedback` reads one (`build_feedback` writes one: any valid chunk choice
   round-trips);
-- `SendHistory` keeps what was sent by sequence number and turns each feedback into
-  `PacketResult`s in sequence order, for the send-side estimate.
+- `PacketResult` is what a feedback says of one sent packet (`send_history` matches
+  feedbacks to what was sent).
 
 Malformed feedback raises `ValueError` naming the field, the expected and the actual
 value, and nothing is read out of bounds. Arrival times are on the viewer's clock:
-the 24-bit reference time (64 ms units) plus cumulative 250 us deltas, unwrapped by
-`SendHistory` so they stay monotonic across the reference's wrap (~12 days).
+the 24-bit reference time (64 ms units) plus cumulative 250 us deltas
+(`send_history.SendHistory` unwraps the reference).
 """
 
 from __future__ import annotations
 
 import struct
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import NoReturn
@@ -50,13 +49,6 @@ MAX_RUN = 0x1FFF
 """Longest run one run-length chunk holds (13 bits)."""
 ALIGNMENT_SLACK = 3
 """Bytes tolerated after the receive deltas: older libwebrtc aligns with zeros, no P bit."""
-HISTORY_SECONDS = 2.0
-"""Seconds a sent packet is kept for its feedback: feedback comes every 50-250 ms, plus
-a round trip and a queue; a packet not reported by then never will be."""
-HISTORY_MAX_PACKETS = 16_384
-"""Sent packets kept at most (2 s at ~80 Mbit/s of 1200-byte packets), to bound memory;
-at most 65536, so that a 16-bit sequence number names one packet kept."""
-
 _LOST, _SMALL, _LARGE = 0, 1, 2
 
 
@@ -105,7 +97,7 @@ class TransportSequence:
 
     def __init__(self, start: int = 0) -> None:
         """Count from `start` (0 to 65535)."""
-        self._next = _check_seq("start", start)
+        self._next = check_seq("start", start)
 
     def peek(self) -> int:
         """The number the next packet will get (not taken yet)."""
@@ -120,7 +112,7 @@ class TransportSequence:
     @staticmethod
     def encode(seq: int) -> bytes:
         """The header extension's value for `seq`: 2 bytes, big-endian."""
-        return _check_seq("seq", seq).to_bytes(2, "big")
+        return check_seq("seq", seq).to_bytes(2, "big")
 
 
 def feedback_packets(compound: bytes) -> list[bytes]:
@@ -220,7 +212,7 @@ def build_feedback(
     Raises:
         ValueError: A value does not fit the wire format (the message names it).
     """
-    _check_seq("base_seq", base_seq)
+    check_seq("base_seq", base_seq)
     for name, value, high in (
         ("sender_ssrc", sender_ssrc, 0xFFFFFFFF),
         ("media_ssrc", media_ssrc, 0xFFFFFFFF),
@@ -258,109 +250,6 @@ def build_feedback(
         body += bytes(padding - 1) + bytes([padding])
     first = 0x80 | (0x20 if padding else 0) | TRANSPORT_CC_FMT
     return struct.pack("!BBH", first, RTPFB, (4 + len(body)) // 4 - 1) + body
-
-
-@dataclass(slots=True)
-class _Sent:
-    size: int
-    sent_at: float
-    probe: int | None
-    received: bool | None = None
-
-
-class SendHistory:
-    """What was sent to one viewer, by transport-wide sequence number.
-
-    Keeps each packet `seconds` of send time (`HISTORY_SECONDS`), at most
-    `max_packets` (`HISTORY_MAX_PACKETS`). Counters: `reported` (results given),
-    `lost` (of them, reported lost), `recovered` (reported lost, then received: both
-    were given), `repeated` (reports of a packet already given as received, or lost
-    again: skipped), `unknown` (sequence numbers never sent or already forgotten:
-    skipped), `unreported` (packets forgotten before any feedback named them).
-    """
-
-    def __init__(
-        self, seconds: float = HISTORY_SECONDS, max_packets: int = HISTORY_MAX_PACKETS
-    ) -> None:
-        """An empty history keeping `seconds` of sent packets, at most `max_packets`."""
-        if not 1 <= max_packets <= SEQ_WRAP:
-            raise ValueError(
-                f"send history: max_packets {max_packets}, expected 1 to {SEQ_WRAP} "
-                "(HISTORY_MAX_PACKETS: one packet per 16-bit sequence number)"
-            )
-        self.seconds, self.max_packets = seconds, max_packets
-        self._sent: OrderedDict[int, _Sent] = OrderedDict()
-        self._newest: int | None = None
-        self._reference: tuple[int, int] | None = None
-        self.reported = self.lost = self.recovered = 0
-        self.repeated = self.unknown = self.unreported = 0
-
-    def on_sent(self, seq: int, size: int, sent_at: float, probe: int | None = None) -> None:
-        """Record packet `seq` (16 bits, from `TransportSequence`) of `size` bytes.
-
-        Raises:
-            ValueError: `seq` is out of range or does not follow the last one sent.
-        """
-        _check_seq("seq", seq)
-        if self._newest is None:
-            self._newest = seq
-        else:
-            step = (seq - self._newest + SEQ_WRAP // 2) % SEQ_WRAP - SEQ_WRAP // 2
-            if step <= 0:
-                raise ValueError(
-                    f"send history: transport sequence {seq} sent after "
-                    f"{self._newest % SEQ_WRAP}, expected a later one"
-                )
-            self._newest += step
-        self._sent[self._newest] = _Sent(size, sent_at, probe)
-        while self._sent:
-            oldest = next(iter(self._sent.values()))
-            fresh = oldest.sent_at >= sent_at - self.seconds
-            if fresh and len(self._sent) <= self.max_packets:
-                break
-            self._sent.popitem(last=False)
-            self.unreported += oldest.received is None
-
-    def on_feedback(self, feedback: TransportFeedback) -> list[PacketResult]:
-        """The packets `feedback` reports, as results in sequence order."""
-        offset_us = self._reference_offset(feedback.reference_us)
-        results = []
-        for seq, arrival in feedback.packets:
-            sent = None
-            if self._newest is not None:
-                sent = self._sent.get(self._newest - (self._newest - seq) % SEQ_WRAP)
-            if sent is None:
-                self.unknown += 1
-                continue
-            if sent.received or (arrival is None and sent.received is False):
-                self.repeated += 1
-                continue
-            if arrival is None:
-                self.lost += 1
-            elif sent.received is False:
-                self.recovered += 1
-            sent.received = arrival is not None
-            arrived_at = None if arrival is None else (arrival + offset_us) / 1e6
-            results.append(PacketResult(sent.sent_at, sent.size, arrived_at, sent.probe))
-        self.reported += len(results)
-        return results
-
-    def stats(self) -> dict[str, int]:
-        """The counters, and the packets kept now (`history`)."""
-        counters = ("reported", "lost", "recovered", "repeated", "unknown", "unreported")
-        return {name: getattr(self, name) for name in counters} | {"history": len(self._sent)}
-
-    def _reference_offset(self, reference_us: int) -> int:
-        """Microseconds to add to this feedback's arrivals for an unwrapped reference."""
-        raw = (reference_us // REFERENCE_US) % REFERENCE_WRAP
-        if self._reference is None:
-            unwrapped = reference_us // REFERENCE_US
-        else:
-            last_raw, last = self._reference
-            half = REFERENCE_WRAP // 2
-            unwrapped = last + (raw - last_raw + half) % REFERENCE_WRAP - half
-        self._reference = (raw, unwrapped)
-        return unwrapped * REFERENCE_US - reference_us
 
 
 def _decode_chunk(chunk: int, offset: int) -> list[int]:
@@ -402,7 +291,8 @@ def _encode_chunks(symbols: list[int]) -> list[int]:
     return chunks
 
 
-def _check_seq(name: str, seq: int) -> int:
+def check_seq(name: str, seq: int) -> int:
+    """`seq` if it is a 16-bit transport sequence number, else ValueError naming `name`."""
     if not 0 <= seq < SEQ_WRAP:
         raise ValueError(f"transport sequence: {name} {seq}, expected 0 to {SEQ_WRAP - 1}")
     return seq
