@@ -357,6 +357,36 @@ async def test_the_schedule_moves_earlier_to_meet_a_self_paced_model():
         assert session.buffer.stats.dropped_frames == 0
 
 
+class SkipsOneSlot(ReactorModel):
+    """A camera-like source on its own 30 fps grid that has no frame for one slot."""
+
+    output_type = AV
+
+    async def run(self):
+        await self.connected.wait()
+        start = time.monotonic()
+        k = 0
+        while True:
+            if k == 15:
+                k += 1  # a slot missed behind a busy CPU: the next frame comes on the grid
+            delay = start + k / 30 - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            await self.emit(AV(main_video=picture(k), main_audio=np.ones((1, 1600), np.int16)))
+            k += 1
+
+
+async def test_one_slot_a_live_model_misses_does_not_slow_its_playback():
+    async with running(SkipsOneSlot) as (session, rec):
+        await rec.until(lambda: len(rec.frames) >= 45, timeout=5)
+        before = _wait_ms(rec.frames[5:15])
+        # An average of production times would read the missed slot as a slower model
+        # (playback interval ~38 ms) and the frames behind it would wait 20-30 ms more.
+        assert _wait_ms(rec.frames[17:45]) < before + 8
+        gaps = np.diff([f.released_at for f in rec.frames[17:45]])
+        assert 0.028 < np.median(gaps) < 0.038
+
+
 class Announcer(ReactorModel):
     """Declares no output tracks: it only talks."""
 
