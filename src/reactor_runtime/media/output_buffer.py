@@ -16,12 +16,17 @@ from .frames import Frame
 EmitFn = Callable[..., Awaitable[bool]]
 
 PRODUCTION_WINDOW = 9
-"""Emits whose per-frame production time the playback interval is the median of. A
-model that turns slower is followed after 5 emits; fewer than 5 slow ones in 9 (a
-live model that missed a slot behind a busy CPU, a GC pause) do not move it. A mean
-would: every linear average lets an outlier's excess into the playback interval,
-and the frames behind it then wait that long in the pacer until its schedule is
-met again (one missed slot of a 30 fps model held the next 60 frames 20-33 ms)."""
+"""Emits whose per-frame production time the playback interval follows: a model that
+turns slower is followed within 5 emits (once the median has moved)."""
+PRODUCTION_OUTLIER = 0.5
+"""A production time further than this share from the window's median is left out
+of the mean the playback interval is: a live model that missed a slot behind a busy
+CPU (twice its interval), a GC pause. With them in, as in any plain average, the
+outlier's excess went into the playback interval, and the frames behind it waited
+that long in the pacer until its schedule was met again (one missed slot of a 30 fps
+model held the next 60 frames 20-33 ms). A mean of the rest, not the median itself:
+the median of jitter that alternates (33.3 +- 1 ms) sits on one side of the mean,
+and above it, playback runs slower than the model and frames queue."""
 
 
 @dataclass
@@ -63,8 +68,13 @@ class OutputBuffer:
     `emit()`, `fps`, `flush()` and `buffer_size` are all here.
     """
 
-    def __init__(self, capacity: int = 3, fps: float = 30.0) -> None:
-        """Create a buffer holding at most `capacity` frames, played at `fps`."""
+    def __init__(
+        self, capacity: int = 3, fps: float = 30.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        """Create a buffer holding at most `capacity` frames, played at `fps`.
+
+        `clock` (monotonic seconds) times the model's production.
+        """
         if capacity < 1:
             raise ValueError(f"buffer_size: expected an int >= 1, got {capacity!r}")
         self.capacity = capacity
@@ -76,7 +86,10 @@ class OutputBuffer:
         self.stats = BufferStats()
         self.production_interval: float | None = None
         self._production: deque[float] = deque(maxlen=PRODUCTION_WINDOW)
-        self._last_emit_end: float | None = None
+        self._last_emit_start: float | None = None
+        self._puts_started: float | None = None
+        self._last_put_wait = 0.0
+        self.clock = clock
         self._emit: EmitFn | None = None
 
     def bind(self, emit: EmitFn) -> None:
@@ -136,34 +149,50 @@ class OutputBuffer:
     def note_production(
         self, started: float, frames: int, compute_time: float | None = None
     ) -> None:
-        """Record how long the model took to produce `frames` frames.
+        """Record how long the model took to make the `frames` of the emit begun at `started`.
 
-        The time spent waiting in `put` is excluded, so backpressure never reads
-        as slow production. A `compute_time` the model declared for this emit
-        (seconds for all `frames`) stands in for the measurement: a model that
-        also waits on something else (a camera, a command) is not read as slow.
-        `production_interval` is the median of the last `PRODUCTION_WINDOW` emits.
+        `started` is in monotonic seconds; the emit's puts follow this call. The
+        measure runs from the start of the previous emit to the start of this one,
+        less the time the previous emit waited in `put`, so backpressure never reads
+        as slow production, and the emit's own work counts: a model on a steady grid
+        measures its grid's interval, neither more nor less. A `compute_time` the
+        model declared for this emit (seconds for all `frames`) stands in for the
+        measurement: a model that also waits on something else (a camera, a
+        command) is not read as slow. `production_interval` is the mean of the last
+        `PRODUCTION_WINDOW` emits' times, those far from their median left out
+        (`PRODUCTION_OUTLIER`).
         """
         if frames <= 0:
             return
         per_frame = None
         if compute_time is not None:
             per_frame = compute_time / frames
-        elif self._last_emit_end is not None:
-            per_frame = max(0.0, started - self._last_emit_end) / frames
+        elif self._last_emit_start is not None:
+            busy = started - self._last_emit_start - self._last_put_wait
+            per_frame = max(0.0, busy) / frames
+        self._last_emit_start = started
+        self._puts_started = self.clock()
         if per_frame is not None:
             self._production.append(per_frame)
-            self.production_interval = statistics.median(self._production)
+            self.production_interval = self._typical_production()
+
+    def _typical_production(self) -> float:
+        median = statistics.median(self._production)
+        band = PRODUCTION_OUTLIER * median
+        kept = [t for t in self._production if abs(t - median) <= band]
+        return statistics.fmean(kept) if kept else median
 
     def note_emit_end(self) -> None:
-        """Mark the end of an emit: production time counts from here."""
-        self._last_emit_end = time.monotonic()
+        """Mark the end of an emit's puts: their time is not the model's production."""
+        if self._puts_started is not None:
+            self._last_put_wait = self.clock() - self._puts_started
 
     def reset_production(self) -> None:
         """Forget the measured production rate (a new viewer, a restarted model)."""
         self.production_interval = None
         self._production.clear()
-        self._last_emit_end = None
+        self._last_emit_start = self._puts_started = None
+        self._last_put_wait = 0.0
 
     async def put(self, frame: Frame, drop: bool = False) -> bool:
         """Queue one frame, waiting for space unless `drop` is set.
