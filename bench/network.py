@@ -5,6 +5,7 @@
     python bench/network.py --runtime-src /tmp/before/src --label before
     python bench/network.py --only reference --playout-delay off --label no-playout
     python bench/network.py --only reference --playout-delay zero --label zero
+    python bench/network.py --runs 1 --only steps --trace /tmp/trace   # 100 ms getStats, raw frames
 
 Each run builds a fresh shaped network (tests/e2e/shaped.py: the runtime, a router and
 one namespace per viewer; htb caps, BPF random loss, a TUN delay line for the RTT),
@@ -54,6 +55,8 @@ from serve import playout_delay_env
 WIDTH, HEIGHT, CODEC = 1280, 720, "vp8"
 SOLO_S = 10.0
 """Seconds our client watches alone before Chromium joins (two_viewers)."""
+TRACE_PERIOD = 0.1
+"""Seconds between the page's getStats samples with `--trace` (1 s otherwise)."""
 _DRAW = "g.drawImage(video, 0, 0, 512, 16, 0, 0, 512, 16)"
 assert _DRAW in WATCH, "latency.WATCH changed: SCALED_WATCH must follow it"
 SCALED_WATCH = WATCH.replace(
@@ -94,7 +97,7 @@ SCENARIOS = {
 
 def run_once(name: str, scenario: Scenario, opts: argparse.Namespace) -> dict[str, Any]:
     """One run of `scenario`: raw per-viewer figures (see `viewer_figures`)."""
-    from e2e.netstats import CHROMIUM_SAMPLER, MetricsSampler, PythonViewer, chromium_samples
+    from e2e.netstats import MetricsSampler, PythonViewer, chromium_sampler, chromium_samples
     from e2e.shaped import Link, shaped_network
     from playwright.sync_api import sync_playwright
     from web.viewer import launch
@@ -138,7 +141,7 @@ def run_once(name: str, scenario: Scenario, opts: argparse.Namespace) -> dict[st
                         continue
                     browsers.append(launch(pw, viewer, [srv.url]))
                     context = browsers[-1].new_context(viewport={"width": 1400, "height": 900})
-                    context.add_init_script(CHROMIUM_SAMPLER)
+                    context.add_init_script(chromium_sampler(TRACE_PERIOD if opts.trace else 1.0))
                     pages.append(context.new_page())
                     goto(pages[-1], srv.url + "/")
                 for page in pages:
@@ -168,6 +171,9 @@ def run_once(name: str, scenario: Scenario, opts: argparse.Namespace) -> dict[st
             emits = srv.emits()
         link_stats = [net.link_stats(i) for i in range(len(net.viewers))]
     sent = sent_series(metrics.samples, start, end)
+    if opts.trace:
+        write_trace(opts.trace, name, seen, emits, start, end, changes)
+        seen = [(every_second(samples), records) for samples, records in seen]
     viewers = [
         viewer_figures(samples, records, emits, start, end, sent, changes, scenario, i)
         for i, (samples, records) in enumerate(seen)
@@ -203,6 +209,42 @@ def run_once(name: str, scenario: Scenario, opts: argparse.Namespace) -> dict[st
         },
         "viewers": viewers,
     }
+
+
+def write_trace(
+    directory: str,
+    name: str,
+    seen: list[tuple[list[dict[str, Any]], list[list[Any]]]],
+    emits: dict[int, float],
+    start: float,
+    end: float,
+    changes: list[tuple[float, dict[str, Any]]],
+) -> Path:
+    """Save one run's raw material for a closer look than the figures give.
+
+    Per Chromium viewer: its `getStats` samples (every `TRACE_PERIOD`) and one record
+    per presented frame (`[frame id, expectedDisplayTime, callback time, receiveTime,
+    processingDuration]`, epoch ms); the model's emit time of each frame id (epoch s),
+    the window and the link changes.
+    """
+    folder = Path(directory)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}-{time.strftime('%H%M%S')}.json"
+    viewers = [{"samples": samples, "records": records} for samples, records in seen]
+    document = {"scenario": name, "start": start, "end": end, "changes": changes}
+    document |= {"emits": {str(k): v for k, v in emits.items()}, "viewers": viewers}
+    path.write_text(json.dumps(document))
+    print(f"  trace: {path}", file=sys.stderr)
+    return path
+
+
+def every_second(samples: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """`samples` thinned to one a second, as the figures expect them."""
+    kept: list[dict[str, Any]] = []
+    for sample in samples:
+        if not kept or sample["t"] - kept[-1]["t"] >= 950:
+            kept.append(sample)
+    return kept
 
 
 def goto(page: Any, url: str, attempts: int = 3) -> None:
@@ -367,6 +409,12 @@ def main() -> int:
     )
     parser.add_argument(
         "--no-reference", action="store_true", help="do not add the reference run (A/B runs)"
+    )
+    parser.add_argument(
+        "--trace",
+        metavar="DIR",
+        help=f"sample the page's getStats every {TRACE_PERIOD:g} s and save each run's "
+        "samples, presented frames and emit times to DIR (one JSON file per run)",
     )
     parser.add_argument("--quiet", type=float, default=85.0, help="idle %% to wait for per run")
     parser.add_argument("--quiet-timeout", type=float, default=120.0)

@@ -27,7 +27,7 @@ from prometheus_client.parser import text_string_to_metric_families
 SAMPLE_PERIOD = 1.0
 """Seconds between samples, in the page and in `MetricsSampler`."""
 
-CHROMIUM_SAMPLER = """(() => {
+_SAMPLER = """(() => {
   const Native = window.RTCPeerConnection;
   const pcs = (window.netPeers = []);
   window.netSamples = [];
@@ -63,7 +63,15 @@ CHROMIUM_SAMPLER = """(() => {
     }
   };
   setInterval(sample, PERIOD_MS);
-})();""".replace("PERIOD_MS", str(int(SAMPLE_PERIOD * 1000)))
+})();"""
+
+
+def chromium_sampler(period: float = SAMPLE_PERIOD) -> str:
+    """`CHROMIUM_SAMPLER` sampling every `period` seconds (finer traces: 0.1)."""
+    return _SAMPLER.replace("PERIOD_MS", str(round(period * 1000)))
+
+
+CHROMIUM_SAMPLER = chromium_sampler()
 
 
 def chromium_samples(page: Any, pc: int = 0) -> list[dict[str, Any]]:
