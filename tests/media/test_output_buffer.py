@@ -97,4 +97,5 @@ def test_a_model_on_a_steady_grid_measures_its_interval_whatever_its_jitter_and_
         buf.note_production(started, frames=1)
         now[0] += 0.004 if k % 3 == 0 else 0.0  # some puts wait for space
         buf.note_emit_end()
-    assert buf.production_interval == pytest.approx(1 / 30 - 0.004 / 3, abs=2e-4)
+    # Never above the grid (that would slow playback), and not far below it.
+    assert 1 / 30 - 0.003 < buf.production_interval <= 1 / 30

@@ -21,6 +21,11 @@ LATE_TOLERANCE = 0.004
 
 PHASE_WINDOW = 1.0
 """Seconds of frames watched before the schedule may move earlier to meet them."""
+UNDERRUN_WINDOW = 0.2
+"""The same right after an underrun. A frame that came late moved the schedule as late
+as it was; when the model's next frames come on its own grid again they all wait
+that long, and a whole `PHASE_WINDOW` of it (a live model 15 ms late once: 17 ms more
+on every frame for a second, a twentieth of a minute's frames)."""
 PHASE_SLACK = 0.003
 """Seconds a self-paced model's frames are left waiting for their slot, for its jitter."""
 
@@ -36,13 +41,14 @@ class Pacer:
     next frame is presented when it arrives and the gap is silence (counted).
 
     The schedule also moves earlier, to meet a model that paces itself (a live
-    source, a file): every frame of the last `PHASE_WINDOW` waited for its slot,
-    so the slot is moved to `PHASE_SLACK` after the earliest arrival (counted in
-    `advances`). Without that the frames' wait would be whatever phase the first
-    frame or the last underrun happened to leave (0 to 1 interval), or a backlog
-    the model built while catching up, kept as latency for good. Nothing is
-    dropped: the frame plays sooner and later timestamps stay contiguous. A model
-    faster than `fps` is held by backpressure instead and is left alone.
+    source, a file): every frame of the last `PHASE_WINDOW` (`UNDERRUN_WINDOW` after
+    an underrun) waited for its slot, so the slot is moved to `PHASE_SLACK` after
+    the earliest arrival (counted in `advances`). Without that the frames' wait
+    would be whatever phase the first frame or the last underrun happened to leave
+    (0 to 1 interval), or a backlog the model built while catching up, kept as
+    latency for good. Nothing is dropped: the frame plays sooner and later
+    timestamps stay contiguous. A model faster than `fps` is held by backpressure
+    instead and is left alone.
     """
 
     def __init__(
@@ -61,6 +67,7 @@ class Pacer:
         self._index = 0
         self._window_start: float | None = None
         self._window_slack = 0.0
+        self._window = PHASE_WINDOW
 
     def interval(self) -> float:
         """The current playback interval in seconds."""
@@ -101,9 +108,9 @@ class Pacer:
             self._window_start, self._window_slack = now, slack
             return
         self._window_slack = min(self._window_slack, slack)
-        if now - self._window_start < PHASE_WINDOW:
+        if now - self._window_start < self._window:
             return
-        self._window_start = None
+        self._window_start, self._window = None, PHASE_WINDOW
         advance = min(self._window_slack, due - now) - PHASE_SLACK
         if advance > 0.001:
             self.origin -= advance
@@ -133,6 +140,7 @@ class Pacer:
         if now - due <= LATE_TOLERANCE:
             return 0
         self.buffer.stats.underruns += 1
+        self._window_start, self._window = None, UNDERRUN_WINDOW
         return round((now - due) * CLOCK_RATE)
 
     def _pace(self, frame: Frame, gap: int) -> PacedFrame:
