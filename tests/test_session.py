@@ -277,23 +277,35 @@ async def test_a_failing_load_raises_model_load_error_naming_the_cause():
         await session.start()
 
 
-class SelfPaced(ReactorModel):
-    """Emits on its own 30 fps wall clock (a live source), with one hiccup."""
+class OnGrid(ReactorModel):
+    """Emits on its own 30 fps wall clock (a live source); `hiccup` may upset it once."""
 
     output_type = AV
+
+    def hiccup(self, i: int) -> int:
+        """The slot frame `i` is made for (`i` itself: no hiccup)."""
+        return i
 
     async def run(self):
         await self.connected.wait()
         start = time.monotonic()
         i = 0
         while True:
-            if i == 45:
-                time.sleep(0.075)  # a stall: the pacer underruns and its schedule slips
+            i = self.hiccup(i)
             delay = start + i / 30 - time.monotonic()
             if delay > 0:
                 time.sleep(delay)
             await self.emit(AV(main_video=picture(i), main_audio=np.ones((1, 1600), np.int16)))
             i += 1
+
+
+class SelfPaced(OnGrid):
+    """A stall before frame 45: the pacer underruns and its schedule slips."""
+
+    def hiccup(self, i: int) -> int:
+        if i == 45:
+            time.sleep(0.075)
+        return i
 
 
 def _wait_ms(frames) -> float:
@@ -358,23 +370,11 @@ async def test_the_schedule_moves_earlier_to_meet_a_self_paced_model():
         assert session.buffer.stats.dropped_frames == 0
 
 
-class SkipsOneSlot(ReactorModel):
-    """A camera-like source on its own 30 fps grid that has no frame for one slot."""
+class SkipsOneSlot(OnGrid):
+    """No frame for slot 15 (missed behind a busy CPU): the next comes on the grid."""
 
-    output_type = AV
-
-    async def run(self):
-        await self.connected.wait()
-        start = time.monotonic()
-        k = 0
-        while True:
-            if k == 15:
-                k += 1  # a slot missed behind a busy CPU: the next frame comes on the grid
-            delay = start + k / 30 - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
-            await self.emit(AV(main_video=picture(k), main_audio=np.ones((1, 1600), np.int16)))
-            k += 1
+    def hiccup(self, i: int) -> int:
+        return i + 1 if i == 15 else i
 
 
 async def test_one_slot_a_live_model_misses_does_not_slow_its_playback():
