@@ -113,8 +113,11 @@ async def test_the_trailer_limit_reaches_each_peer_and_the_layer_options_the_hub
 
 
 async def test_the_playout_delay_flag_reaches_each_peer_and_a_bad_one_is_a_usage_error() -> None:
+    from reactor_runtime.server.peer_options import PLAYOUT_DELAYS
     from reactor_runtime.server.peer_options import from_args as peer_options
+    from reactor_runtime.transport.peer import PLAYOUT_DELAYS as ANSWERED
 
+    assert PLAYOUT_DELAYS == ANSWERED, "the flag's choices are the peer's (copied: no aiortc)"
     assert peer_options(parse())["playout_delay"] == "auto"
     session = Session(StillModel)
     runtime = Runtime(session, **peer_options(parse("--playout-delay", "zero")))

@@ -16,17 +16,16 @@ from .frames import Frame
 EmitFn = Callable[..., Awaitable[bool]]
 
 PRODUCTION_WINDOW = 9
-"""Emits whose per-frame production time the playback interval follows: a model that
-turns slower is followed within 5 emits (once the median has moved)."""
+"""Emits whose per-frame production times the playback interval follows: a model that
+turns slower starts to move it after 5 emits (once the median has moved) and has
+moved it all after 9."""
 PRODUCTION_OUTLIER = 0.5
 """A production time further than this share from the window's median is left out
-of the mean the playback interval is: a live model that missed a slot behind a busy
-CPU (twice its interval), a GC pause. With them in, as in any plain average, the
-outlier's excess went into the playback interval, and the frames behind it waited
-that long in the pacer until its schedule was met again (one missed slot of a 30 fps
-model held the next 60 frames 20-33 ms). A mean of the rest, not the median itself:
-the median of jitter that alternates (33.3 +- 1 ms) sits on one side of the mean,
-and above it, playback runs slower than the model and frames queue."""
+of the mean (`OutputBuffer._typical_production`): a live model that missed a slot
+behind a busy CPU (twice its interval), a GC pause. With them in, as in any plain
+average, the outlier's excess went into the playback interval, and the frames behind
+it waited that long in the pacer until its schedule was met again (one missed slot
+of a 30 fps model held the next 60 frames 20-33 ms)."""
 
 
 @dataclass

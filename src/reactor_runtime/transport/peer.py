@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from aiortc import RTCIceServer, RTCPeerConnection, RTCSessionDescription
 
@@ -63,7 +63,7 @@ PlayoutDelay = Literal["auto", "zero", "off"]
   latency, with the audio that far behind the picture.
 - ``off``: the extension is not answered.
 """
-PLAYOUT_DELAYS: tuple[PlayoutDelay, ...] = ("auto", "zero", "off")
+PLAYOUT_DELAYS: tuple[PlayoutDelay, ...] = get_args(PlayoutDelay)
 
 CLOSE_TIMEOUT = 3.0
 
@@ -125,7 +125,8 @@ class ViewerPeer:
         self.transport_cc = transport_cc
         if playout_delay not in PLAYOUT_DELAYS:
             raise ValueError(
-                f"playout_delay: expected one of {', '.join(PLAYOUT_DELAYS)}, got {playout_delay!r}"
+                f"playout_delay: expected one of {', '.join(PLAYOUT_DELAYS)}, "
+                f"got {playout_delay!r} (reactor run --playout-delay)"
             )
         self.playout_delay = playout_delay
         self.send_side: SendSideBandwidth | None = None
